@@ -1,0 +1,56 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"golang.org/x/oauth2"
+
+	"github.com/xchat-go/markread/gen"
+)
+
+// ErrNoToken is the errors.Is target when the token source fails or hands back no access token.
+var ErrNoToken = errors.New("markread: no OAuth 2.0 access token")
+
+// AuthEditor returns a request editor that asks ts for a token on every request and sets the
+// Authorization header from it, so that a refreshing source keeps working. Use it with the generated client
+// directly: gen.NewClient(server, gen.WithRequestEditorFn(api.AuthEditor(ts))).
+//
+// A token-source failure is returned wrapped (with ErrNoToken) and the request is not sent.
+func AuthEditor(ts oauth2.TokenSource) gen.RequestEditorFn {
+	return func(_ context.Context, req *http.Request) error {
+		if ts == nil {
+			return fmt.Errorf("%w: nil token source", ErrNoToken)
+		}
+		tok, err := ts.Token()
+		if err != nil {
+			return fmt.Errorf("%w: token source: %w", ErrNoToken, err)
+		}
+		if tok == nil || tok.AccessToken == "" {
+			return fmt.Errorf("%w: the token source returned an empty access token", ErrNoToken)
+		}
+		tok.SetAuthHeader(req)
+		return nil
+	}
+}
+
+// redirectPolicy wraps a client's redirect policy so that the token never reaches another origin: a
+// redirect to a different scheme, host or port arrives without Authorization. The standard library strips
+// it only when the host name changes, not the port or scheme.
+func redirectPolicy(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		first := via[0].URL
+		if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+			req.Header.Del("Authorization")
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+}

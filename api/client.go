@@ -1,0 +1,346 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/xchat-go/markread/gen"
+)
+
+// Version is this library's version, sent in the default User-Agent.
+const Version = "0.1.0"
+
+// Client marks X Chat conversations read. It is safe for concurrent use; make one and share it.
+type Client struct {
+	baseURL          string // with a trailing slash; see parseBaseURL
+	httpClient       *http.Client
+	tokens           oauth2.TokenSource
+	authorize        gen.RequestEditorFn
+	userAgent        string
+	maxRetries       int
+	maxRateLimitWait time.Duration
+	backoffMin       time.Duration
+	backoffMax       time.Duration
+	maxResponseBytes int64
+	logger           *slog.Logger
+}
+
+// MarkReadResult is X's confirmation that a conversation was marked read.
+type MarkReadResult struct {
+	// Success is true: X confirmed the mark (data.success). Otherwise the call returns an *APIError.
+	Success bool
+	// Problems are errors X reported beside the confirmation (a partial success).
+	Problems []Problem
+	// RateLimit is what the response's rate-limit headers said.
+	RateLimit RateLimit
+	// Attempts is how many requests the call made, retries included.
+	Attempts int
+}
+
+// NewClient returns a Client configured by opts. It needs WithToken or WithTokenSource.
+func NewClient(opts ...Option) (*Client, error) {
+	c := &Client{
+		userAgent:        "markread-go/" + Version,
+		maxRetries:       DefaultMaxRetries,
+		maxRateLimitWait: DefaultMaxRateLimitWait,
+		backoffMin:       defaultBackoffMin,
+		backoffMax:       defaultBackoffMax,
+		maxResponseBytes: DefaultMaxResponseBytes,
+	}
+	base, err := parseBaseURL(DefaultBaseURL)
+	if err != nil {
+		return nil, err
+	}
+	c.baseURL = base
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("markread: NewClient: nil Option")
+		}
+		if err := opt(c); err != nil {
+			return nil, fmt.Errorf("markread: NewClient: %w", err)
+		}
+	}
+	if c.tokens == nil {
+		return nil, errors.New("markread: NewClient: no credentials; use WithToken or WithTokenSource with an OAuth 2.0 user access token")
+	}
+	c.authorize = AuthEditor(c.tokens)
+	if c.httpClient == nil {
+		c.httpClient = defaultHTTPClient()
+	} else {
+		// A copy, so that the caller's client is not changed by the redirect guard.
+		hc := *c.httpClient
+		c.httpClient = &hc
+	}
+	c.httpClient.CheckRedirect = redirectPolicy(c.httpClient.CheckRedirect)
+	return c, nil
+}
+
+// String describes the client without its credentials; %v, %+v and %#v print the same.
+func (c *Client) String() string {
+	return fmt.Sprintf("api.Client{baseURL: %q, maxRetries: %d}", c.baseURL, c.maxRetries)
+}
+
+// GoString keeps %#v from printing the token source.
+func (c *Client) GoString() string { return c.String() }
+
+// Format keeps %+v from printing the token source.
+func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// MarkConversationRead tells X that the authenticated user has read conversationID up to and including
+// the message with sequence ID seenUntilSequenceID.
+//
+// conversationID must match X's pattern (see ValidateConversationID; convert the "a:b" form of X Chat
+// events with NormalizeConversationID) and seenUntilSequenceID must not be empty: otherwise the error wraps
+// ErrInvalidConversationID or ErrInvalidSequenceID and nothing is sent.
+//
+// Transport errors, 5xx and 429 are retried (see WithMaxRetries and WithMaxRateLimitWait). X's refusal
+// comes back as an *APIError; a 429 also matches errors.Is(err, ErrRateLimited). When ctx ends, the error
+// matches errors.Is(err, ctx.Err()).
+func (c *Client) MarkConversationRead(ctx context.Context, conversationID, seenUntilSequenceID string) (*MarkReadResult, error) {
+	if err := ValidateConversationID(conversationID); err != nil {
+		return nil, err
+	}
+	if err := validateSequenceID(seenUntilSequenceID); err != nil {
+		return nil, err
+	}
+	body := gen.MarkChatConversationReadJSONRequestBody{SeenUntilSequenceID: seenUntilSequenceID}
+	for attempt := 1; ; attempt++ {
+		res, err := c.send(ctx, conversationID, body)
+		if err == nil {
+			res.Attempts = attempt
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("markread: %w (after %s)", ctx.Err(), attemptsText(attempt))
+		}
+		var apiErr *APIError
+		if errors.As(err, &apiErr) {
+			apiErr.Attempts = attempt
+		} else {
+			err = fmt.Errorf("markread: after %s: %w", attemptsText(attempt), err)
+		}
+		wait, ok := c.retryWait(ctx, attempt, err, apiErr)
+		if !ok {
+			return nil, err
+		}
+		if c.logger != nil {
+			c.logRetry(ctx, attempt, wait, err, apiErr)
+		}
+		if ctxErr := sleep(ctx, wait); ctxErr != nil {
+			return nil, fmt.Errorf("markread: %w while waiting to retry; last error: %v", ctxErr, err)
+		}
+	}
+}
+
+// errNotRetryable marks failures that happen before anything is sent, or that a retry cannot mend.
+type errNotRetryable struct{ err error }
+
+func (e errNotRetryable) Error() string { return e.err.Error() }
+func (e errNotRetryable) Unwrap() error { return e.err }
+
+// send makes one request and turns the response into a result or an error.
+func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkChatConversationReadJSONRequestBody) (*MarkReadResult, error) {
+	// The generated builder spells the path and encodes the body, so regenerating changes what is sent.
+	req, err := gen.NewMarkChatConversationReadRequest(c.baseURL, conversationID, body)
+	if err != nil {
+		return nil, errNotRetryable{fmt.Errorf("markread: building the request: %w", err)}
+	}
+	req = req.WithContext(ctx)
+	if err := c.authorize(ctx, req); err != nil {
+		return nil, errNotRetryable{err}
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+
+	resp, err := c.httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	received := time.Now()
+	respBody, readErr := readBody(resp.Body, c.maxResponseBytes)
+	if readErr != nil {
+		if errors.Is(readErr, ErrResponseTooLarge) {
+			return nil, errNotRetryable{fmt.Errorf("markread: HTTP %d: %w", resp.StatusCode, readErr)}
+		}
+		return nil, fmt.Errorf("markread: HTTP %d: reading the response: %w", resp.StatusCode, readErr)
+	}
+	rl := parseRateLimit(resp.Header)
+
+	if resp.StatusCode == http.StatusOK {
+		var payload struct {
+			Data   *gen.MarkChatConversationReadResponseData `json:"data"`
+			Errors []Problem                                 `json:"errors"`
+		}
+		if json.Unmarshal(respBody, &payload) == nil && payload.Data != nil && payload.Data.Success && len(payload.Errors) == 0 {
+			return &MarkReadResult{Success: true, RateLimit: rl}, nil
+		}
+		// A partial success or a failure: the problems' text may be shown, so scrub it first.
+		respBody = redactToken(respBody, req.Header.Get("Authorization"))
+		payload.Data, payload.Errors = nil, nil
+		if json.Unmarshal(respBody, &payload) == nil {
+			if payload.Data != nil && payload.Data.Success {
+				return &MarkReadResult{Success: true, Problems: payload.Errors, RateLimit: rl}, nil
+			}
+			return nil, &APIError{StatusCode: resp.StatusCode, Problems: payload.Errors, RateLimit: rl, received: received}
+		}
+		return nil, &APIError{StatusCode: resp.StatusCode, Body: excerpt(respBody), RateLimit: rl, received: received}
+	}
+
+	respBody = redactToken(respBody, req.Header.Get("Authorization"))
+	apiErr := &APIError{
+		StatusCode: resp.StatusCode,
+		RateLimit:  rl,
+		RetryAfter: retryAfter(resp.Header, received),
+		received:   received,
+	}
+	if problems, ok := decodeProblems(respBody); ok {
+		apiErr.Problems = problems
+	} else {
+		apiErr.Body = excerpt(respBody)
+	}
+	return nil, apiErr
+}
+
+// readBody reads at most limit bytes and closes the body. Reading to the end lets the connection be
+// reused; a body over the limit is not drained, and its connection is dropped instead.
+func readBody(body io.ReadCloser, limit int64) ([]byte, error) {
+	defer func() { _ = body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, limit)
+	}
+	return data, nil
+}
+
+// decodeProblems reads the problems of an error body in any of X's shapes: an RFC 7807 object, an object
+// with an "errors" array (beside a top-level problem or not), or {"code", "message"}. It reports false when
+// the body holds none of them.
+func decodeProblems(body []byte) ([]Problem, bool) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return nil, false
+	}
+	var top Problem
+	if json.Unmarshal(body, &top) != nil {
+		return nil, false
+	}
+	var problems []Problem
+	list, hasList := top.Extra["errors"]
+	delete(top.Extra, "errors")
+	if len(top.Extra) == 0 {
+		top.Extra = nil
+	}
+	if !top.isZero() {
+		problems = append(problems, top)
+	}
+	if hasList {
+		var entries []Problem
+		if json.Unmarshal(list, &entries) == nil {
+			problems = append(problems, entries...)
+		}
+	}
+	return problems, len(problems) > 0
+}
+
+// redactToken removes the bearer token from a body before any of it can reach an error message, in case a
+// broken or hostile server echoes the request's headers.
+func redactToken(body []byte, authorization string) []byte {
+	const prefix = "Bearer "
+	if len(authorization) <= len(prefix) {
+		return body
+	}
+	token := []byte(authorization[len(prefix):])
+	if !bytes.Contains(body, token) {
+		return body
+	}
+	return bytes.ReplaceAll(body, token, []byte("[REDACTED]"))
+}
+
+// retryWait decides whether a failed attempt is retried, and after how long.
+func (c *Client) retryWait(ctx context.Context, attempt int, err error, apiErr *APIError) (time.Duration, bool) {
+	if attempt > c.maxRetries {
+		return 0, false
+	}
+	var notRetryable errNotRetryable
+	if errors.As(err, &notRetryable) {
+		return 0, false
+	}
+	if apiErr != nil {
+		switch {
+		case apiErr.StatusCode == http.StatusTooManyRequests,
+			apiErr.StatusCode == http.StatusServiceUnavailable && apiErr.RetryAfter > 0:
+			if at := apiErr.RetryAt(); at.After(time.Now()) {
+				// X named the moment: wait for it if the caller allows, else hand the error back at once.
+				wait := time.Until(at)
+				if wait > c.maxRateLimitWait || !fitsDeadline(ctx, wait) {
+					return 0, false
+				}
+				return wait, true
+			}
+			// No usable reset (absent, garbage, or already past by our clock): back off instead.
+		case apiErr.StatusCode >= 500:
+		default:
+			return 0, false
+		}
+	}
+	wait := c.backoff(attempt)
+	return wait, fitsDeadline(ctx, wait)
+}
+
+// backoff is the capped exponential delay before retry number attempt, with "equal jitter": half fixed,
+// half random, so that many clients failing together do not retry together.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.backoffMax
+	if shift := attempt - 1; shift < 30 && c.backoffMin<<shift < c.backoffMax {
+		d = c.backoffMin << shift
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// fitsDeadline reports whether waiting for d still leaves the context alive.
+func fitsDeadline(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Now().Add(d).Before(deadline)
+}
+
+// sleep waits for d or until ctx ends, whichever is first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Client) logRetry(ctx context.Context, attempt int, wait time.Duration, err error, apiErr *APIError) {
+	attrs := []slog.Attr{slog.Int("attempt", attempt), slog.Duration("wait", wait)}
+	msg := "markread: retrying after a transport error"
+	if apiErr != nil {
+		attrs = append(attrs, slog.Int("status", apiErr.StatusCode))
+		msg = "markread: retrying after an HTTP error"
+		if at := apiErr.RetryAt(); !at.IsZero() {
+			attrs = append(attrs, slog.Time("reset", at))
+		}
+		if apiErr.StatusCode == http.StatusTooManyRequests {
+			msg = "markread: waiting for the rate limit"
+		}
+	} else {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	c.logger.LogAttrs(ctx, slog.LevelWarn, msg, attrs...)
+}

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// ErrInvalidConversationID is the errors.Is target for every conversation ID the client rejects.
+var ErrInvalidConversationID = errors.New("markread: invalid conversation ID")
+
+// ErrInvalidSequenceID is the errors.Is target for a rejected seen-until sequence ID.
+var ErrInvalidSequenceID = errors.New("markread: invalid seen-until sequence ID")
+
+// maxIDDigits is the longest number X accepts in each part of a conversation ID.
+const maxIDDigits = 19
+
+// ValidateConversationID reports whether id is a conversation ID that X accepts, matching X's pattern
+// ^([0-9]{1,19}|[0-9]{1,19}-[0-9]{1,19}|g[0-9]{1,19})$ exactly: a recipient's user ID (1:1), a legacy 1:1
+// ID "<user ID>-<user ID>", or a group ID "g<digits>", ASCII digits only, nothing around it.
+//
+// The error wraps ErrInvalidConversationID, quotes id and says what is wrong. A valid ID allocates nothing.
+func ValidateConversationID(id string) error {
+	if reason := conversationIDProblem(id); reason != "" {
+		return fmt.Errorf("%w %s: %s", ErrInvalidConversationID, quoteInput(id), reason)
+	}
+	return nil
+}
+
+// NormalizeConversationID turns the "a:b" form that X Chat events carry into the "a-b" form the endpoint
+// takes, and validates the result; any other ID is validated and returned as it is.
+func NormalizeConversationID(id string) (string, error) {
+	for i := 0; i < len(id); i++ {
+		if id[i] == ':' {
+			if digitRun(id[:i]) && digitRun(id[i+1:]) {
+				return id[:i] + "-" + id[i+1:], nil
+			}
+			return "", fmt.Errorf("%w %s: want \"<user ID>:<user ID>\" with 1 to %d ASCII digits on each side",
+				ErrInvalidConversationID, quoteInput(id), maxIDDigits)
+		}
+	}
+	if err := ValidateConversationID(id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// conversationIDProblem returns why id does not match X's pattern, or "" when it does. The reasons are
+// constants, so the valid path and the check itself allocate nothing.
+func conversationIDProblem(id string) string {
+	const want = `want a user ID, "<user ID>-<user ID>" or "g<group ID>", each 1 to 19 ASCII digits`
+	switch {
+	case id == "":
+		return "empty; " + want
+	case id[0] == 'g':
+		if digitRun(id[1:]) {
+			return ""
+		}
+	default:
+		for i := 0; i < len(id); i++ {
+			if id[i] == '-' {
+				if digitRun(id[:i]) && digitRun(id[i+1:]) {
+					return ""
+				}
+				return want
+			}
+			if id[i] == ':' {
+				return `the "<user ID>:<user ID>" form of X Chat events must be converted first; see NormalizeConversationID`
+			}
+		}
+		if digitRun(id) {
+			return ""
+		}
+	}
+	return want
+}
+
+// digitRun reports whether s is 1 to 19 ASCII digits.
+func digitRun(s string) bool {
+	if len(s) == 0 || len(s) > maxIDDigits {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validateSequenceID checks the seen-until sequence ID the client sends. X types it as a free string, so
+// only an empty one, which X cannot apply, is refused.
+func validateSequenceID(seq string) error {
+	if seq == "" {
+		return fmt.Errorf("%w: empty; want the sequence ID of the last message read", ErrInvalidSequenceID)
+	}
+	return nil
+}
+
+// quoteInput quotes caller input for an error message with %q semantics, cut to a readable length so that
+// a megabyte of garbage does not become a megabyte of error text.
+func quoteInput(s string) string {
+	const keep = 64
+	if len(s) <= keep {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:keep]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}

@@ -1,0 +1,196 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Option configures a Client. NewClient reports a bad option value as an error naming the option.
+type Option func(*Client) error
+
+// Defaults, documented in the README.
+const (
+	DefaultBaseURL          = "https://api.x.com"
+	DefaultMaxRetries       = 3                // so a call makes at most 4 attempts
+	DefaultMaxRateLimitWait = 10 * time.Second // the longest a call waits out a 429 by itself
+	DefaultMaxResponseBytes = 1 << 20          // X's answers are well under 1 KiB
+	DefaultTimeout          = 30 * time.Second // per attempt, for the default HTTP client
+	defaultBackoffMin       = 250 * time.Millisecond
+	defaultBackoffMax       = 8 * time.Second
+)
+
+// WithBaseURL sets the API's base URL (default DefaultBaseURL). A path prefix is kept: "http://h/p" and
+// "http://h/p/" both send to http://h/p/2/chat/…. The URL must be https unless its host is loopback
+// (127.0.0.0/8, ::1, localhost), and must carry no user info, query or fragment.
+func WithBaseURL(rawURL string) Option {
+	return func(c *Client) error {
+		base, err := parseBaseURL(rawURL)
+		if err != nil {
+			return fmt.Errorf("WithBaseURL: %w", err)
+		}
+		c.baseURL = base
+		return nil
+	}
+}
+
+func parseBaseURL(rawURL string) (string, error) {
+	if rawURL == "" {
+		return "", errors.New("empty base URL")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Error quotes the input, which has no secret: user info is refused below, not echoed.
+		return "", fmt.Errorf("invalid base URL: %w", err)
+	}
+	switch {
+	case u.User != nil:
+		return "", errors.New("the base URL must not carry user info; authenticate with WithToken or WithTokenSource")
+	case u.Host == "":
+		return "", fmt.Errorf("base URL %s has no host; want e.g. %s", quoteInput(rawURL), DefaultBaseURL)
+	case u.RawQuery != "" || u.ForceQuery:
+		return "", fmt.Errorf("base URL %s must not carry a query", quoteInput(rawURL))
+	case u.Fragment != "" || strings.Contains(rawURL, "#"):
+		return "", fmt.Errorf("base URL %s must not carry a fragment", quoteInput(rawURL))
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	default:
+		return "", fmt.Errorf("base URL %s must use https (http only for a loopback host)", quoteInput(rawURL))
+	}
+	// The generated request builder resolves "./2/chat/…" against the base, which keeps the prefix only
+	// when the base ends in a slash.
+	u.Path = strings.TrimRight(u.Path, "/") + "/"
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// WithHTTPClient sets the HTTP client that sends requests. The default has a DefaultTimeout per attempt.
+// Its redirect policy is kept, with one addition: the token never follows a redirect to another origin.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) error {
+		if hc == nil {
+			return errors.New("WithHTTPClient: nil *http.Client")
+		}
+		c.httpClient = hc
+		return nil
+	}
+}
+
+// WithToken authenticates with a static OAuth 2.0 user access token. It does not refresh: for a bot that
+// runs longer than the token lives (about 2 hours), use WithTokenSource.
+func WithToken(accessToken string) Option {
+	return func(c *Client) error {
+		if strings.TrimSpace(accessToken) == "" {
+			return errors.New("WithToken: empty access token")
+		}
+		c.tokens = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"})
+		return nil
+	}
+}
+
+// WithTokenSource authenticates with tokens from ts, asked on every request, e.g. a refreshing source
+// from golang.org/x/oauth2's Config.TokenSource.
+func WithTokenSource(ts oauth2.TokenSource) Option {
+	return func(c *Client) error {
+		if ts == nil {
+			return errors.New("WithTokenSource: nil token source")
+		}
+		c.tokens = ts
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header. The default names this library and its version.
+func WithUserAgent(ua string) Option {
+	return func(c *Client) error {
+		if ua == "" || strings.ContainsAny(ua, "\r\n") {
+			return fmt.Errorf("WithUserAgent: %s is not a valid header value", quoteInput(ua))
+		}
+		c.userAgent = ua
+		return nil
+	}
+}
+
+// WithMaxRetries sets how many times a call is retried after a transport error, a 5xx or a 429
+// (default DefaultMaxRetries). 0 turns retries off. Marking read is idempotent, so a retry is safe.
+func WithMaxRetries(n int) Option {
+	return func(c *Client) error {
+		if n < 0 {
+			return fmt.Errorf("WithMaxRetries: %d is negative; 0 turns retries off", n)
+		}
+		c.maxRetries = n
+		return nil
+	}
+}
+
+// WithMaxRateLimitWait sets the longest a call waits for a rate limit to reset (or a 503's Retry-After)
+// before retrying (default DefaultMaxRateLimitWait). A reset further away, or past the context's deadline,
+// returns the 429 *APIError at once, with its reset time. 0 never waits.
+func WithMaxRateLimitWait(d time.Duration) Option {
+	return func(c *Client) error {
+		if d < 0 {
+			return fmt.Errorf("WithMaxRateLimitWait: %v is negative", d)
+		}
+		c.maxRateLimitWait = d
+		return nil
+	}
+}
+
+// WithBackoff sets the exponential backoff between retries: the first wait is about min, doubling up to
+// max, each with random jitter (defaults 250ms and 8s).
+func WithBackoff(min, max time.Duration) Option {
+	return func(c *Client) error {
+		if min <= 0 || max < min {
+			return fmt.Errorf("WithBackoff: want 0 < min <= max, got min %v, max %v", min, max)
+		}
+		c.backoffMin, c.backoffMax = min, max
+		return nil
+	}
+}
+
+// WithMaxResponseBytes caps how much of a response body is read (default DefaultMaxResponseBytes).
+// A larger body gives an error wrapping ErrResponseTooLarge.
+func WithMaxResponseBytes(n int64) Option {
+	return func(c *Client) error {
+		if n < 1024 {
+			return fmt.Errorf("WithMaxResponseBytes: %d is below the 1024-byte minimum", n)
+		}
+		c.maxResponseBytes = n
+		return nil
+	}
+}
+
+// WithLogger logs retries and rate-limit waits (attempt, status, wait, reset) to l. Nothing secret is
+// logged. Without it the client logs nothing.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Client) error {
+		if l == nil {
+			return errors.New("WithLogger: nil *slog.Logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+func defaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// A bot marks many conversations on one host: keep enough idle connections for concurrent calls.
+	t.MaxIdleConnsPerHost = 32
+	t.ResponseHeaderTimeout = DefaultTimeout
+	return &http.Client{Transport: t, Timeout: DefaultTimeout}
+}

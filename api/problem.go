@@ -1,0 +1,140 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+)
+
+// Problem is one error X reported: an RFC 7807 problem object, an entry of an "errors" array, or X's older
+// {"code": …, "message": …} shape. Decoding is lenient: every member is optional and members this type does
+// not name are kept in Extra.
+type Problem struct {
+	// Type is a URI naming the kind of problem, such as https://api.x.com/2/problems/invalid-request.
+	// X also sends the older https://api.twitter.com/2/problems/ prefix and "about:blank".
+	Type   string `json:"type,omitempty"`
+	Title  string `json:"title,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	Status int    `json:"status,omitempty"`
+
+	// X's own problem members.
+	ResourceType string `json:"resource_type,omitempty"`
+	ResourceID   string `json:"resource_id,omitempty"`
+	Parameter    string `json:"parameter,omitempty"`
+	Value        string `json:"value,omitempty"`
+	Field        string `json:"field,omitempty"`
+	Section      string `json:"section,omitempty"`
+
+	// Code and Message come from X's older error shape, e.g. {"code":88,"message":"Rate limit exceeded"}.
+	Code    int    `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+
+	// Extra holds every member not named above, as sent (for example client-forbidden's "reason" and
+	// "registration_url").
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// problemFields is Problem without its methods, so that decoding it does not recurse.
+type problemFields Problem
+
+// UnmarshalJSON decodes a problem leniently and keeps unknown members in Extra. A member of an unexpected
+// JSON type (a numeric "value", say) is kept in Extra instead of failing the whole response.
+func (p *Problem) UnmarshalJSON(data []byte) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return err
+	}
+	*p = Problem{}
+	for name, raw := range members {
+		if !p.setKnown(name, raw) {
+			if p.Extra == nil {
+				p.Extra = make(map[string]json.RawMessage)
+			}
+			p.Extra[name] = raw
+		}
+	}
+	return nil
+}
+
+// setKnown stores a named member and reports whether it was one of Problem's fields of the right type.
+func (p *Problem) setKnown(name string, raw json.RawMessage) bool {
+	var s *string
+	var n *int
+	switch name {
+	case "type":
+		s = &p.Type
+	case "title":
+		s = &p.Title
+	case "detail":
+		s = &p.Detail
+	case "resource_type":
+		s = &p.ResourceType
+	case "resource_id":
+		s = &p.ResourceID
+	case "parameter":
+		s = &p.Parameter
+	case "value":
+		s = &p.Value
+	case "field":
+		s = &p.Field
+	case "section":
+		s = &p.Section
+	case "message":
+		s = &p.Message
+	case "status":
+		n = &p.Status
+	case "code":
+		n = &p.Code
+	default:
+		return false
+	}
+	if s != nil {
+		return json.Unmarshal(raw, s) == nil
+	}
+	return json.Unmarshal(raw, n) == nil
+}
+
+// MarshalJSON encodes the problem with its Extra members, so that a decoded problem round-trips.
+func (p Problem) MarshalJSON() ([]byte, error) {
+	known, err := json.Marshal(problemFields(p))
+	if err != nil || len(p.Extra) == 0 {
+		return known, err
+	}
+	extra, err := json.Marshal(p.Extra)
+	if err != nil {
+		return nil, err
+	}
+	if bytes.Equal(known, []byte("{}")) {
+		return extra, nil
+	}
+	// Both are JSON objects: join them as {known…,extra…}.
+	out := append(known[:len(known)-1:len(known)-1], ',')
+	return append(out, extra[1:]...), nil
+}
+
+// String describes the problem in one line: its most specific text, then its type or code.
+func (p Problem) String() string {
+	text := p.Detail
+	if text == "" {
+		text = p.Title
+	}
+	if text == "" {
+		text = p.Message
+	}
+	switch {
+	case p.Type != "" && text != "":
+		return text + " (" + p.Type + ")"
+	case p.Type != "":
+		return p.Type
+	case p.Code != 0 && text != "":
+		return text + " (code " + strconv.Itoa(p.Code) + ")"
+	case p.Code != 0:
+		return "code " + strconv.Itoa(p.Code)
+	}
+	return text
+}
+
+// isZero reports whether nothing was decoded into p.
+func (p *Problem) isZero() bool {
+	return p.Type == "" && p.Title == "" && p.Detail == "" && p.Message == "" && p.Code == 0
+}
