@@ -1,0 +1,441 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+const (
+	testToken  = "test-access-token-0123456789"
+	basePrefix = "/prefix"
+)
+
+// setup starts a loopback server that serves handler under basePrefix, and a client pointed at it with
+// quick backoff, so that a request built with an absolute path misses the handler.
+func setup(t *testing.T, handler http.HandlerFunc, opts ...Option) *Client {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle(basePrefix+"/", handler)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("request outside the base URL's prefix: %s %s", r.Method, r.URL.Path)
+		http.Error(w, "outside prefix", http.StatusTeapot)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	base := []Option{WithBaseURL(srv.URL + basePrefix), WithToken(testToken), WithBackoff(time.Millisecond, 4*time.Millisecond)}
+	c, err := NewClient(append(base, opts...)...)
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	return c
+}
+
+// reply answers with status, content type and body.
+func reply(status int, contentType, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if contentType != "" {
+			w.Header().Set("Content-Type", contentType)
+		}
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+const successBody = `{"data":{"success":true}}`
+
+func TestMarkConversationReadSendsTheRequestXExpects(t *testing.T) {
+	for _, suffix := range []string{"", "/"} {
+		t.Run("base"+suffix, func(t *testing.T) {
+			var calls atomic.Int32
+			handler := func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				if r.Method != http.MethodPost {
+					t.Errorf("method = %s, want POST", r.Method)
+				}
+				if want := basePrefix + "/2/chat/conversations/g1940387460021112832/read"; r.URL.Path != want {
+					t.Errorf("path = %q, want %q", r.URL.Path, want)
+				}
+				if r.URL.RawQuery != "" {
+					t.Errorf("query = %q, want none", r.URL.RawQuery)
+				}
+				if got := r.Header.Get("Content-Type"); got != "application/json" {
+					t.Errorf("Content-Type = %q, want application/json", got)
+				}
+				if got := r.Header.Get("Authorization"); got != "Bearer "+testToken {
+					t.Errorf("Authorization header is not the bearer token")
+				}
+				if got := r.Header.Get("User-Agent"); !strings.HasPrefix(got, "markread-go/") {
+					t.Errorf("User-Agent = %q, want markread-go/…", got)
+				}
+				body, _ := io.ReadAll(r.Body)
+				if string(body) != `{"seen_until_sequence_id":"1940387512345678901"}` {
+					t.Errorf("body = %s", body)
+				}
+				reply(200, "application/json", successBody)(w, r)
+			}
+			srv := httptest.NewServer(http.HandlerFunc(handler))
+			defer srv.Close()
+			c, err := NewClient(WithBaseURL(srv.URL+basePrefix+suffix), WithToken(testToken))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.MarkConversationRead(context.Background(), "g1940387460021112832", "1940387512345678901")
+			if err != nil {
+				t.Fatalf("MarkConversationRead: %v", err)
+			}
+			if !res.Success || res.Attempts != 1 || len(res.Problems) != 0 {
+				t.Errorf("result = %+v, want success in 1 attempt with no problems", res)
+			}
+			if calls.Load() != 1 {
+				t.Errorf("server saw %d requests, want 1", calls.Load())
+			}
+		})
+	}
+}
+
+func TestUserAgentOption(t *testing.T) {
+	c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		if got := r.Header.Get("User-Agent"); got != "mybot/2.0" {
+			t.Errorf("User-Agent = %q", got)
+		}
+		reply(200, "application/json", successBody)(w, r)
+	}, WithUserAgent("mybot/2.0"))
+	if _, err := c.MarkConversationRead(context.Background(), "1", "2"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countingSource hands out a new token on every call, as a refreshing source does.
+type countingSource struct{ n atomic.Int32 }
+
+func (s *countingSource) Token() (*oauth2.Token, error) {
+	return &oauth2.Token{AccessToken: "tok-" + strconv.Itoa(int(s.n.Add(1))), TokenType: "bearer"}, nil
+}
+
+func TestTokenSourceIsAskedOnEveryCall(t *testing.T) {
+	var seen []string
+	var mu sync.Mutex
+	c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		reply(200, "application/json", successBody)(w, r)
+	}, WithTokenSource(&countingSource{}))
+	for range 3 {
+		if _, err := c.MarkConversationRead(context.Background(), "1-2", "5"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"Bearer tok-1", "Bearer tok-2", "Bearer tok-3"}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("Authorization headers = %v, want %v", seen, want)
+	}
+}
+
+type failingSource struct{ calls atomic.Int32 }
+
+func (s *failingSource) Token() (*oauth2.Token, error) {
+	s.calls.Add(1)
+	return nil, errors.New("refresh: invalid_grant")
+}
+
+func TestTokenSourceFailureSendsNothing(t *testing.T) {
+	var requests atomic.Int32
+	src := &failingSource{}
+	c := setup(t, func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }, WithTokenSource(src))
+	_, err := c.MarkConversationRead(context.Background(), "1", "2")
+	if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("err = %v, want ErrNoToken wrapping the source's error", err)
+	}
+	if requests.Load() != 0 {
+		t.Errorf("server saw %d requests after a token failure, want 0", requests.Load())
+	}
+	if src.calls.Load() != 1 {
+		t.Errorf("token source asked %d times, want 1 (a token failure is not retried)", src.calls.Load())
+	}
+}
+
+func TestInvalidInputSendsNothingAndAsksNoToken(t *testing.T) {
+	var requests atomic.Int32
+	src := &countingSource{}
+	c := setup(t, func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }, WithTokenSource(src))
+	for _, tc := range []struct {
+		id, seq string
+		want    error
+	}{
+		{"1/2", "5", ErrInvalidConversationID},
+		{"", "5", ErrInvalidConversationID},
+		{"G1", "5", ErrInvalidConversationID},
+		{"1", "", ErrInvalidSequenceID},
+	} {
+		_, err := c.MarkConversationRead(context.Background(), tc.id, tc.seq)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("MarkConversationRead(%q, %q) = %v, want %v", tc.id, tc.seq, err, tc.want)
+		}
+	}
+	if requests.Load() != 0 || src.n.Load() != 0 {
+		t.Errorf("invalid input reached the server %d times and the token source %d times, want 0 and 0",
+			requests.Load(), src.n.Load())
+	}
+}
+
+func TestOutcomes(t *testing.T) {
+	reset := time.Now().Add(15 * time.Minute).Truncate(time.Second)
+	rateHeaders := func(h http.Header, remaining int) {
+		h.Set("x-rate-limit-limit", "50")
+		h.Set("x-rate-limit-remaining", strconv.Itoa(remaining))
+		h.Set("x-rate-limit-reset", strconv.FormatInt(reset.Unix(), 10))
+	}
+	tests := []struct {
+		name       string
+		status     int
+		ctype      string
+		body       string
+		wantErr    bool
+		wantStatus int
+		wantProbs  []string // Problem.String() of each
+		wantBody   string   // substring of APIError.Body
+		rateLimit  bool
+	}{
+		{name: "success", status: 200, ctype: "application/json", body: successBody},
+		{name: "partial success", status: 200, ctype: "application/json",
+			body:      `{"data":{"success":true},"errors":[{"type":"https://api.x.com/2/problems/resource-unavailable","title":"Resource Unavailable","detail":"a message was deleted","resource_type":"message"}]}`,
+			wantProbs: []string{"a message was deleted (https://api.x.com/2/problems/resource-unavailable)"}},
+		{name: "success false", status: 200, ctype: "application/json", body: `{"data":{"success":false}}`,
+			wantErr: true, wantStatus: 200},
+		{name: "errors only", status: 200, ctype: "application/json",
+			body:    `{"errors":[{"type":"https://api.x.com/2/problems/resource-not-found","title":"Not Found Error","detail":"Could not find conversation","resource_type":"conversation","resource_id":"g1","parameter":"id","value":"g1"}]}`,
+			wantErr: true, wantStatus: 200, wantProbs: []string{"Could not find conversation (https://api.x.com/2/problems/resource-not-found)"}},
+		{name: "200 not JSON", status: 200, ctype: "text/html", body: "<html>captive portal</html>",
+			wantErr: true, wantStatus: 200, wantBody: "<html>captive portal</html>"},
+		{name: "problem+json with charset", status: 403, ctype: "application/problem+json; charset=utf-8",
+			body:    `{"type":"https://api.x.com/2/problems/client-forbidden","title":"Client Forbidden","detail":"app not attached to a project","reason":"client-not-enrolled","registration_url":"https://developer.x.com"}`,
+			wantErr: true, wantStatus: 403, wantProbs: []string{"app not attached to a project (https://api.x.com/2/problems/client-forbidden)"}},
+		{name: "v2 invalid request with errors", status: 400, ctype: "application/json",
+			body:    `{"errors":[{"parameters":{"id":["x"]},"message":"The id query parameter value [x] is not valid"}],"title":"Invalid Request","detail":"One or more parameters to your request was invalid.","type":"https://api.twitter.com/2/problems/invalid-request"}`,
+			wantErr: true, wantStatus: 400,
+			wantProbs: []string{"One or more parameters to your request was invalid. (https://api.twitter.com/2/problems/invalid-request)", "The id query parameter value [x] is not valid"}},
+		{name: "code and message", status: 401, ctype: "application/json", body: `{"code":89,"message":"Invalid or expired token."}`,
+			wantErr: true, wantStatus: 401, wantProbs: []string{"Invalid or expired token. (code 89)"}},
+		{name: "documented 429", status: 429, ctype: "application/json", body: `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`,
+			wantErr: true, wantStatus: 429, wantProbs: []string{"Rate limit exceeded (code 88)"}, rateLimit: true},
+		{name: "HTML 502 from a proxy", status: 502, ctype: "text/html", body: "<html>\n<body>502 Bad Gateway</body>\n</html>",
+			wantErr: true, wantStatus: 502, wantBody: "<html> <body>502 Bad Gateway</body> </html>"},
+		{name: "empty 500", status: 500, wantErr: true, wantStatus: 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+				rateHeaders(w.Header(), 7)
+				reply(tt.status, tt.ctype, tt.body)(w, r)
+			}, WithMaxRetries(0))
+			res, err := c.MarkConversationRead(context.Background(), "1-2", "10")
+			var probs []Problem
+			var rl RateLimit
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatalf("err = %v, want success", err)
+				}
+				probs, rl = res.Problems, res.RateLimit
+			} else {
+				var apiErr *APIError
+				if !errors.As(err, &apiErr) {
+					t.Fatalf("err = %v (%T), want *APIError", err, err)
+				}
+				if res != nil {
+					t.Errorf("result = %+v beside an error, want nil", res)
+				}
+				if apiErr.StatusCode != tt.wantStatus {
+					t.Errorf("StatusCode = %d, want %d", apiErr.StatusCode, tt.wantStatus)
+				}
+				if !strings.Contains(apiErr.Body, tt.wantBody) {
+					t.Errorf("Body = %q, want it to contain %q", apiErr.Body, tt.wantBody)
+				}
+				if got := errors.Is(err, ErrRateLimited); got != (tt.wantStatus == 429) {
+					t.Errorf("errors.Is(err, ErrRateLimited) = %v for status %d", got, tt.wantStatus)
+				}
+				if tt.rateLimit && !strings.Contains(err.Error(), reset.UTC().Format(time.RFC3339)) {
+					t.Errorf("429 error %q does not give the reset time", err)
+				}
+				if !strings.Contains(err.Error(), "HTTP "+strconv.Itoa(tt.wantStatus)) {
+					t.Errorf("error %q does not give the status", err)
+				}
+				probs, rl = apiErr.Problems, apiErr.RateLimit
+			}
+			var got []string
+			for _, p := range probs {
+				got = append(got, p.String())
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.wantProbs) {
+				t.Errorf("problems = %q, want %q", got, tt.wantProbs)
+			}
+			if rl.Limit != 50 || rl.Remaining != 7 || !rl.Reset.Equal(reset) {
+				t.Errorf("RateLimit = %+v, want 50/7/%v", rl, reset)
+			}
+		})
+	}
+}
+
+func TestProblemKeepsUnknownMembers(t *testing.T) {
+	c := setup(t, reply(403, "application/problem+json",
+		`{"type":"https://api.x.com/2/problems/client-forbidden","title":"Client Forbidden","reason":"client-not-enrolled","registration_url":"https://developer.x.com","status":403,"value":12}`),
+		WithMaxRetries(0))
+	_, err := c.MarkConversationRead(context.Background(), "1", "2")
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || len(apiErr.Problems) != 1 {
+		t.Fatalf("err = %v", err)
+	}
+	p := apiErr.Problems[0]
+	if p.Status != 403 || p.Title != "Client Forbidden" {
+		t.Errorf("problem = %+v", p)
+	}
+	for name, want := range map[string]string{"reason": `"client-not-enrolled"`, "registration_url": `"https://developer.x.com"`, "value": `12`} {
+		if got := string(p.Extra[name]); got != want {
+			t.Errorf("Extra[%q] = %s, want %s", name, got, want)
+		}
+	}
+}
+
+func TestRateLimitParsedOnSuccessWithDailyWindows(t *testing.T) {
+	c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("x-rate-limit-limit", "900")
+		w.Header().Set("x-rate-limit-remaining", "899")
+		w.Header().Set("x-rate-limit-reset", "1900000000")
+		w.Header().Set("x-user-limit-24hour-limit", "1000")
+		w.Header().Set("x-user-limit-24hour-remaining", "0")
+		w.Header().Set("x-user-limit-24hour-reset", "1900050000")
+		reply(200, "application/json", successBody)(w, r)
+	})
+	res, err := c.MarkConversationRead(context.Background(), "1", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := res.RateLimit
+	if rl.Limit != 900 || rl.Remaining != 899 || rl.Reset.Unix() != 1900000000 {
+		t.Errorf("RateLimit = %+v", rl)
+	}
+	if rl.UserDaily == nil || rl.UserDaily.Limit != 1000 || rl.UserDaily.Reset.Unix() != 1900050000 || rl.AppDaily != nil {
+		t.Errorf("daily windows = %+v / %+v", rl.UserDaily, rl.AppDaily)
+	}
+	if got := rl.resumeAt().Unix(); got != 1900050000 {
+		t.Errorf("resumeAt = %d, want the exhausted daily window's reset", got)
+	}
+}
+
+func TestCancelledContext(t *testing.T) {
+	release := make(chan struct{})
+	c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	_, err := c.MarkConversationRead(ctx, "1", "2")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+
+	ctx, cancel2 := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel2()
+	_, err = c.MarkConversationRead(ctx, "1", "2")
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ctx.Err()) {
+		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	var applied atomic.Int32
+	c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		applied.Add(1)
+		reply(200, "application/json", successBody)(w, r)
+	}, WithTokenSource(&countingSource{}))
+	var wg sync.WaitGroup
+	var failures atomic.Int32
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 20 {
+				if _, err := c.MarkConversationRead(context.Background(), "g"+strconv.Itoa(g), strconv.Itoa(i+1)); err != nil {
+					failures.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failures.Load() != 0 || applied.Load() != 16*20 {
+		t.Errorf("%d failures, %d applied; want 0 and %d", failures.Load(), applied.Load(), 16*20)
+	}
+}
+
+func TestNewClientOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    []Option
+		wantErr string // names the option; "" means NewClient succeeds
+	}{
+		{"no credentials", nil, "WithToken or WithTokenSource"},
+		{"empty token", []Option{WithToken("")}, "WithToken"},
+		{"nil source", []Option{WithTokenSource(nil)}, "WithTokenSource"},
+		{"nil http client", []Option{WithToken("t"), WithHTTPClient(nil)}, "WithHTTPClient"},
+		{"negative retries", []Option{WithToken("t"), WithMaxRetries(-1)}, "WithMaxRetries"},
+		{"negative wait", []Option{WithToken("t"), WithMaxRateLimitWait(-time.Second)}, "WithMaxRateLimitWait"},
+		{"bad backoff", []Option{WithToken("t"), WithBackoff(time.Second, time.Millisecond)}, "WithBackoff"},
+		{"tiny body cap", []Option{WithToken("t"), WithMaxResponseBytes(10)}, "WithMaxResponseBytes"},
+		{"nil logger", []Option{WithToken("t"), WithLogger(nil)}, "WithLogger"},
+		{"header injection", []Option{WithToken("t"), WithUserAgent("a\r\nX-Evil: 1")}, "WithUserAgent"},
+		{"nil option", []Option{WithToken("t"), nil}, "nil Option"},
+		{"empty base", []Option{WithToken("t"), WithBaseURL("")}, "WithBaseURL"},
+		{"http to a remote host", []Option{WithToken("t"), WithBaseURL("http://api.x.com")}, "WithBaseURL"},
+		{"user info", []Option{WithToken("t"), WithBaseURL("https://user:pw@api.x.com")}, "WithBaseURL"},
+		{"query", []Option{WithToken("t"), WithBaseURL("https://api.x.com?a=1")}, "WithBaseURL"},
+		{"fragment", []Option{WithToken("t"), WithBaseURL("https://api.x.com#x")}, "WithBaseURL"},
+		{"no host", []Option{WithToken("t"), WithBaseURL("/just/a/path")}, "WithBaseURL"},
+		{"ftp", []Option{WithToken("t"), WithBaseURL("ftp://127.0.0.1")}, "WithBaseURL"},
+		{"https", []Option{WithToken("t"), WithBaseURL("https://api.x.com/")}, ""},
+		{"http loopback v4", []Option{WithToken("t"), WithBaseURL("http://127.0.0.2:8080/p")}, ""},
+		{"http loopback v6", []Option{WithToken("t"), WithBaseURL("http://[::1]:8080")}, ""},
+		{"http localhost", []Option{WithToken("t"), WithBaseURL("http://LOCALHOST:1")}, ""},
+		{"retries off", []Option{WithToken("t"), WithMaxRetries(0)}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := NewClient(tt.opts...)
+			if tt.wantErr == "" {
+				if err != nil || c == nil {
+					t.Fatalf("NewClient = %v, %v; want a client", c, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("NewClient error = %v, want one naming %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "pw@") {
+				t.Errorf("error %q echoes the URL's password", err)
+			}
+		})
+	}
+}
+
+func TestWithHTTPClientDoesNotChangeCallersClient(t *testing.T) {
+	hc := &http.Client{Timeout: time.Second}
+	if _, err := NewClient(WithToken("t"), WithHTTPClient(hc)); err != nil {
+		t.Fatal(err)
+	}
+	if hc.CheckRedirect != nil {
+		t.Error("NewClient changed the caller's *http.Client")
+	}
+}
