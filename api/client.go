@@ -165,13 +165,20 @@ func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkC
 	if err != nil {
 		return nil, err
 	}
+	return c.readResponse(resp, req.Header.Get("Authorization"))
+}
+
+// readResponse reads and closes resp's body and turns the response into a result or an error, branching
+// on the status code first: the content type X sends does not always match its definition.
+// authorization is the request's header, scrubbed from anything that could reach an error message.
+func (c *Client) readResponse(resp *http.Response, authorization string) (*MarkReadResult, error) {
 	received := time.Now()
-	respBody, readErr := readBody(resp.Body, c.maxResponseBytes)
-	if readErr != nil {
-		if errors.Is(readErr, ErrResponseTooLarge) {
-			return nil, errNotRetryable{fmt.Errorf("markread: HTTP %d: %w", resp.StatusCode, readErr)}
+	body, err := readBody(resp.Body, c.maxResponseBytes)
+	if err != nil {
+		if errors.Is(err, ErrResponseTooLarge) {
+			return nil, errNotRetryable{fmt.Errorf("markread: HTTP %d: %w", resp.StatusCode, err)}
 		}
-		return nil, fmt.Errorf("markread: HTTP %d: reading the response: %w", resp.StatusCode, readErr)
+		return nil, fmt.Errorf("markread: HTTP %d: reading the response: %w", resp.StatusCode, err)
 	}
 	rl := parseRateLimit(resp.Header)
 
@@ -180,32 +187,32 @@ func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkC
 			Data   *gen.MarkChatConversationReadResponseData `json:"data"`
 			Errors []Problem                                 `json:"errors"`
 		}
-		if json.Unmarshal(respBody, &payload) == nil && payload.Data != nil && payload.Data.Success && len(payload.Errors) == 0 {
+		if json.Unmarshal(body, &payload) == nil && payload.Data != nil && payload.Data.Success && len(payload.Errors) == 0 {
 			return &MarkReadResult{Success: true, RateLimit: rl}, nil
 		}
 		// A partial success or a failure: the problems' text may be shown, so scrub it first.
-		respBody = redactToken(respBody, req.Header.Get("Authorization"))
+		body = redactToken(body, authorization)
 		payload.Data, payload.Errors = nil, nil
-		if json.Unmarshal(respBody, &payload) == nil {
+		if json.Unmarshal(body, &payload) == nil {
 			if payload.Data != nil && payload.Data.Success {
 				return &MarkReadResult{Success: true, Problems: payload.Errors, RateLimit: rl}, nil
 			}
 			return nil, &APIError{StatusCode: resp.StatusCode, Problems: payload.Errors, RateLimit: rl, received: received}
 		}
-		return nil, &APIError{StatusCode: resp.StatusCode, Body: excerpt(respBody), RateLimit: rl, received: received}
+		return nil, &APIError{StatusCode: resp.StatusCode, Body: excerpt(body), RateLimit: rl, received: received}
 	}
 
-	respBody = redactToken(respBody, req.Header.Get("Authorization"))
+	body = redactToken(body, authorization)
 	apiErr := &APIError{
 		StatusCode: resp.StatusCode,
 		RateLimit:  rl,
 		RetryAfter: retryAfter(resp.Header, received),
 		received:   received,
 	}
-	if problems, ok := decodeProblems(respBody); ok {
+	if problems, ok := decodeProblems(body); ok {
 		apiErr.Problems = problems
 	} else {
-		apiErr.Body = excerpt(respBody)
+		apiErr.Body = excerpt(body)
 	}
 	return nil, apiErr
 }

@@ -1,0 +1,667 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// faultServer is a loopback X stand-in whose answers a test scripts one request at a time. It counts the
+// requests it saw and the marks it applied (only a 200 success applies one).
+type faultServer struct {
+	*httptest.Server
+	requests atomic.Int32
+	applied  atomic.Int32
+	script   func(n int, w http.ResponseWriter, r *http.Request) bool // reports whether it answered
+}
+
+func newFaultServer(t *testing.T, script func(n int, w http.ResponseWriter, r *http.Request) bool) *faultServer {
+	t.Helper()
+	fs := &faultServer{script: script}
+	fs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int(fs.requests.Add(1))
+		_, _ = io.Copy(io.Discard, r.Body)
+		if fs.script != nil && fs.script(n, w, r) {
+			return
+		}
+		fs.applied.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, successBody)
+	}))
+	t.Cleanup(fs.Close)
+	return fs
+}
+
+func (fs *faultServer) client(t *testing.T, opts ...Option) *Client {
+	t.Helper()
+	base := []Option{WithBaseURL(fs.URL + basePrefix), WithToken(testToken), WithBackoff(time.Millisecond, 4*time.Millisecond)}
+	c, err := NewClient(append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// resetConnection aborts the connection with a TCP RST before any response byte is written.
+func resetConnection(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(err)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// faultCase is one row of the fault suite: a scripted server, the call, and what must hold.
+type faultCase struct {
+	name    string
+	asserts string // what the test asserts, for the README's table
+	script  func(n int, w http.ResponseWriter, r *http.Request) bool
+	opts    []Option
+	timeout time.Duration
+	check   func(t *testing.T, fs *faultServer, res *MarkReadResult, err error)
+}
+
+func wantSuccess(attempts int) func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+	return func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+		t.Helper()
+		if err != nil || res == nil || !res.Success {
+			t.Fatalf("got %v, %v; want success", res, err)
+		}
+		if res.Attempts != attempts || int(fs.requests.Load()) != attempts {
+			t.Errorf("attempts = %d, server saw %d; want %d", res.Attempts, fs.requests.Load(), attempts)
+		}
+		if fs.applied.Load() != 1 {
+			t.Errorf("server applied %d marks, want exactly 1", fs.applied.Load())
+		}
+	}
+}
+
+func wantAPIError(status, attempts int) func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+	return func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+		t.Helper()
+		var apiErr *APIError
+		if res != nil || !errors.As(err, &apiErr) {
+			t.Fatalf("got %v, %v; want *APIError", res, err)
+		}
+		if apiErr.StatusCode != status || apiErr.Attempts != attempts || int(fs.requests.Load()) != attempts {
+			t.Errorf("status %d after %d attempts (server saw %d); want %d after %d", apiErr.StatusCode,
+				apiErr.Attempts, fs.requests.Load(), status, attempts)
+		}
+		if !strings.Contains(err.Error(), "after "+attemptsText(attempts)) {
+			t.Errorf("error %q does not say how many attempts were made", err)
+		}
+	}
+}
+
+func faultCases() []faultCase {
+	unixIn := func(d time.Duration) string { return strconv.FormatInt(time.Now().Add(d).Unix(), 10) }
+	var resetAt sync.Map // case name -> time the 429's reset named
+	return []faultCase{
+		{
+			name: "connection reset before the response, then 200", asserts: "retried; success after 2 attempts, 1 mark",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				if n == 1 {
+					resetConnection(w)
+					return true
+				}
+				return false
+			},
+			check: wantSuccess(2),
+		},
+		{
+			name: "connection reset on every attempt", asserts: "error after 1+3 attempts, says so",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool { resetConnection(w); return true },
+			check: func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+				if res != nil || err == nil || !strings.Contains(err.Error(), "after 4 attempts") || fs.requests.Load() != 4 {
+					t.Fatalf("got %v, %v after %d requests; want an error after 4 attempts", res, err, fs.requests.Load())
+				}
+			},
+		},
+		{
+			name: "server closes mid-body, then 200", asserts: "retried; success after 2 attempts, 1 mark",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				if n == 1 {
+					w.Header().Set("Content-Type", "application/json")
+					w.Header().Set("Content-Length", "100")
+					_, _ = io.WriteString(w, `{"data":{"succ`)
+					http.NewResponseController(w).Flush()
+					panic(http.ErrAbortHandler)
+				}
+				return false
+			},
+			check: wantSuccess(2),
+		},
+		{
+			name: "truncated JSON with 200", asserts: "*APIError 200 with a body excerpt; not retried",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				reply(200, "application/json", `{"data":{"succ`)(w, r)
+				return true
+			},
+			check: func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+				wantAPIError(200, 1)(t, fs, res, err)
+				if !strings.Contains(err.Error(), `{"data":{"succ`) {
+					t.Errorf("error %q lacks the excerpt", err)
+				}
+			},
+		},
+		{
+			name: "invalid JSON with 200", asserts: "*APIError 200; not retried",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				reply(200, "application/json", `not json at all`)(w, r)
+				return true
+			},
+			check: wantAPIError(200, 1),
+		},
+		{
+			name: "HTML 502 from a proxy", asserts: "retried; *APIError 502 with excerpt after 4 attempts",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				reply(502, "text/html", "<html><h1>502 Bad Gateway</h1></html>")(w, r)
+				return true
+			},
+			check: func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+				wantAPIError(502, 4)(t, fs, res, err)
+				if !strings.Contains(err.Error(), "502 Bad Gateway</h1>") {
+					t.Errorf("error %q lacks the excerpt", err)
+				}
+			},
+		},
+		{
+			name: "503 then 200", asserts: "retried; success after 2 attempts, exactly 1 mark",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				if n == 1 {
+					reply(503, "application/problem+json", `{"type":"about:blank","title":"Service Unavailable"}`)(w, r)
+					return true
+				}
+				return false
+			},
+			check: wantSuccess(2),
+		},
+		{
+			name: "429 with reset 1 s ahead, then 200", asserts: "waits for the reset, then success after 2 attempts",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				if n == 1 {
+					reset := unixIn(time.Second)
+					resetAt.Store("429-reset", reset)
+					w.Header().Set("x-rate-limit-remaining", "0")
+					w.Header().Set("x-rate-limit-reset", reset)
+					reply(429, "application/json", `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`)(w, r)
+					return true
+				}
+				v, _ := resetAt.Load("429-reset")
+				sec, _ := strconv.ParseInt(v.(string), 10, 64)
+				if time.Now().Before(time.Unix(sec, 0)) {
+					reply(500, "text/plain", "retried before the reset")(w, r)
+					return true
+				}
+				return false
+			},
+			check: wantSuccess(2),
+		},
+		{
+			name: "429 with reset beyond MaxRateLimitWait", asserts: "*APIError 429 at once with its reset; 1 attempt",
+			opts: []Option{WithMaxRateLimitWait(time.Second)},
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				w.Header().Set("x-rate-limit-remaining", "0")
+				w.Header().Set("x-rate-limit-reset", unixIn(15*time.Minute))
+				reply(429, "application/json", `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`)(w, r)
+				return true
+			},
+			check: func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+				wantAPIError(429, 1)(t, fs, res, err)
+				var apiErr *APIError
+				if errors.As(err, &apiErr) && time.Until(apiErr.RetryAt()) < 14*time.Minute {
+					t.Errorf("RetryAt = %v, want the reset 15 minutes ahead", apiErr.RetryAt())
+				}
+				if !errors.Is(err, ErrRateLimited) {
+					t.Error("not ErrRateLimited")
+				}
+			},
+		},
+		{
+			name: "429 with reset beyond the context deadline", asserts: "*APIError 429 at once; 1 attempt",
+			timeout: 500 * time.Millisecond,
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				w.Header().Set("x-rate-limit-remaining", "0")
+				w.Header().Set("x-rate-limit-reset", unixIn(5*time.Second))
+				reply(429, "application/json", `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`)(w, r)
+				return true
+			},
+			check: wantAPIError(429, 1),
+		},
+		{
+			name: "429 with missing headers, then 200", asserts: "falls back to backoff; success after 2 attempts",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				if n == 1 {
+					reply(429, "application/json", `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`)(w, r)
+					return true
+				}
+				return false
+			},
+			check: wantSuccess(2),
+		},
+		{
+			name: "429 with garbage headers every time", asserts: "backoff; *APIError 429 after 4 attempts",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				w.Header().Set("x-rate-limit-limit", "lots")
+				w.Header().Set("x-rate-limit-remaining", "-3")
+				w.Header().Set("x-rate-limit-reset", "soon")
+				w.Header().Set("Retry-After", "whenever")
+				reply(429, "application/problem+json", `{"type":"about:blank","title":"Too Many Requests","status":429}`)(w, r)
+				return true
+			},
+			check: wantAPIError(429, 4),
+		},
+		{
+			name: "429 with a reset in the past (clock skew), then 200", asserts: "falls back to backoff; success after 2 attempts",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				if n == 1 {
+					w.Header().Set("x-rate-limit-remaining", "0")
+					w.Header().Set("x-rate-limit-reset", unixIn(-time.Hour))
+					reply(429, "application/json", `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`)(w, r)
+					return true
+				}
+				return false
+			},
+			check: wantSuccess(2),
+		},
+		{
+			name: "503 with Retry-After: 1, then 200", asserts: "waits Retry-After; success after 2 attempts",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				if n == 1 {
+					w.Header().Set("Retry-After", "1")
+					reply(503, "text/plain", "maintenance")(w, r)
+					return true
+				}
+				return false
+			},
+			check: wantSuccess(2),
+		},
+		{
+			name: "server slower than the deadline", asserts: "errors.Is(err, context.DeadlineExceeded); no mark",
+			timeout: 100 * time.Millisecond,
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(10 * time.Second):
+				}
+				return true
+			},
+			check: func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+				if res != nil || !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("got %v, %v; want context.DeadlineExceeded", res, err)
+				}
+			},
+		},
+		{
+			name: "10 MiB body", asserts: "ErrResponseTooLarge after reading at most 1 MiB; not retried",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				w.Header().Set("Content-Type", "application/json")
+				chunk := bytes.Repeat([]byte("x"), 64<<10)
+				for range 160 {
+					if _, err := w.Write(chunk); err != nil {
+						break
+					}
+				}
+				return true
+			},
+			check: func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+				if res != nil || !errors.Is(err, ErrResponseTooLarge) || fs.requests.Load() != 1 {
+					t.Fatalf("got %v, %v after %d requests; want ErrResponseTooLarge after 1", res, err, fs.requests.Load())
+				}
+			},
+		},
+		{
+			name: "problem+json with charset", asserts: "*APIError 404 with the decoded problem; not retried",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				reply(404, "application/problem+json; charset=utf-8",
+					`{"type":"https://api.x.com/2/problems/resource-not-found","title":"Not Found Error","detail":"Could not find conversation","resource_type":"conversation"}`)(w, r)
+				return true
+			},
+			check: func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+				wantAPIError(404, 1)(t, fs, res, err)
+				var apiErr *APIError
+				if errors.As(err, &apiErr) && (len(apiErr.Problems) != 1 || apiErr.Problems[0].ResourceType != "conversation") {
+					t.Errorf("problems = %+v", apiErr.Problems)
+				}
+			},
+		},
+		{
+			name: "200 with success:false", asserts: "*APIError 200; not retried",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				reply(200, "application/json", `{"data":{"success":false}}`)(w, r)
+				return true
+			},
+			check: wantAPIError(200, 1),
+		},
+	}
+}
+
+// TestFaultSuite runs every fault case against a real loopback server. With -v it prints the table the
+// README's "Reliability" section shows: go test -run TestFaultSuite -v ./api/
+func TestFaultSuite(t *testing.T) {
+	var rows []string
+	for _, fc := range faultCases() {
+		t.Run(fc.name, func(t *testing.T) {
+			fs := newFaultServer(t, fc.script)
+			c := fs.client(t, fc.opts...)
+			ctx := context.Background()
+			if fc.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, fc.timeout)
+				defer cancel()
+			}
+			res, err := c.MarkConversationRead(ctx, "1587411342381740032-783214", "1940387512345678901")
+			fc.check(t, fs, res, err)
+			if err != nil && strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), testToken) {
+				t.Error("the error carries the access token")
+			}
+			outcome := "success"
+			if err != nil {
+				outcome = outcomeName(err)
+			}
+			rows = append(rows, fmt.Sprintf("| %s | %d | %s | %s |", fc.name, fs.requests.Load(), outcome, fc.asserts))
+		})
+	}
+	t.Logf("fault suite:\n| case | requests | outcome | asserted |\n|---|---|---|---|\n%s", strings.Join(rows, "\n"))
+}
+
+func outcomeName(err error) string {
+	var apiErr *APIError
+	switch {
+	case errors.As(err, &apiErr):
+		return "*APIError " + strconv.Itoa(apiErr.StatusCode)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "context.DeadlineExceeded"
+	case errors.Is(err, ErrResponseTooLarge):
+		return "ErrResponseTooLarge"
+	}
+	return "transport error"
+}
+
+func TestCrossOriginRedirectDropsToken(t *testing.T) {
+	for _, name := range []string{"other host", "same host, other port"} {
+		t.Run(name, func(t *testing.T) {
+			var gotAuth atomic.Value
+			target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				gotAuth.Store(r.Header.Get("Authorization"))
+				body, _ := io.ReadAll(r.Body)
+				if !strings.Contains(string(body), "seen_until_sequence_id") {
+					t.Errorf("redirected body = %q", body)
+				}
+				reply(200, "application/json", successBody)(w, r)
+			}))
+			defer target.Close()
+			targetURL, _ := url.Parse(target.URL)
+			if name == "other host" {
+				targetURL.Host = "localhost:" + targetURL.Port()
+			}
+			origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, targetURL.String()+r.URL.Path, http.StatusTemporaryRedirect)
+			}))
+			defer origin.Close()
+			c, err := NewClient(WithBaseURL(origin.URL), WithToken(testToken))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.MarkConversationRead(context.Background(), "1", "2"); err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := gotAuth.Load().(string); v != "" {
+				t.Error("the redirect target received an Authorization header")
+			}
+		})
+	}
+}
+
+func TestSameOriginRedirectKeepsToken(t *testing.T) {
+	var gotAuth atomic.Value
+	mux := http.NewServeMux()
+	mux.HandleFunc("/old/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/new/"+strings.TrimPrefix(r.URL.Path, "/old/"), http.StatusPermanentRedirect)
+	})
+	mux.HandleFunc("/new/", func(w http.ResponseWriter, r *http.Request) {
+		gotAuth.Store(r.Header.Get("Authorization"))
+		reply(200, "application/json", successBody)(w, r)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c, err := NewClient(WithBaseURL(srv.URL+"/old"), WithToken(testToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.MarkConversationRead(context.Background(), "1", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := gotAuth.Load().(string); v != "Bearer "+testToken {
+		t.Error("a same-origin redirect lost the Authorization header")
+	}
+}
+
+func TestRetriesResendTheIdenticalBody(t *testing.T) {
+	var bodies []string
+	var mu sync.Mutex
+	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		return n < 3 && func() bool { reply(500, "", "")(w, r); return true }()
+	})
+	fs.Config.Handler = func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			bodies = append(bodies, string(b)+" "+r.Header.Get("Authorization"))
+			mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			next.ServeHTTP(w, r)
+		})
+	}(fs.Config.Handler)
+	res, err := fs.client(t).MarkConversationRead(context.Background(), "g5", "77")
+	if err != nil || res.Attempts != 3 {
+		t.Fatalf("got %+v, %v; want success after 3 attempts", res, err)
+	}
+	want := `{"seen_until_sequence_id":"77"} Bearer ` + testToken
+	if len(bodies) != 3 || bodies[0] != want || bodies[1] != want || bodies[2] != want {
+		t.Errorf("the 3 attempts sent different requests")
+	}
+}
+
+func TestOther4xxAreNotRetried(t *testing.T) {
+	for _, status := range []int{400, 401, 403, 404, 409, 422} {
+		fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+			reply(status, "application/problem+json", `{"type":"about:blank","title":"nope"}`)(w, r)
+			return true
+		})
+		_, err := fs.client(t).MarkConversationRead(context.Background(), "1", "2")
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != status || fs.requests.Load() != 1 {
+			t.Errorf("status %d: got %v after %d requests; want the *APIError after 1", status, err, fs.requests.Load())
+		}
+	}
+}
+
+func TestMaxRetriesZeroMakesOneAttempt(t *testing.T) {
+	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		reply(500, "", "")(w, r)
+		return true
+	})
+	_, err := fs.client(t, WithMaxRetries(0)).MarkConversationRead(context.Background(), "1", "2")
+	if fs.requests.Load() != 1 || err == nil || !strings.Contains(err.Error(), "after 1 attempt)") {
+		t.Errorf("got %v after %d requests; want one attempt", err, fs.requests.Load())
+	}
+}
+
+func TestBackoffIsCappedAndJittered(t *testing.T) {
+	c := &Client{backoffMin: 100 * time.Millisecond, backoffMax: time.Second}
+	seen := map[time.Duration]bool{}
+	for attempt := 1; attempt <= 70; attempt++ {
+		d := c.backoff(attempt)
+		ceiling := min(c.backoffMax, c.backoffMin<<min(attempt-1, 20))
+		if d < ceiling/2 || d > ceiling {
+			t.Fatalf("backoff(%d) = %v, want within [%v, %v]", attempt, d, ceiling/2, ceiling)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 10 {
+		t.Errorf("backoff gave only %d distinct delays in 70 draws; want jitter", len(seen))
+	}
+}
+
+func TestSecretsStayOut(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		// A hostile server that echoes the request's Authorization header.
+		echo := r.Header.Get("Authorization")
+		if n == 1 {
+			w.Header().Set("x-rate-limit-reset", strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10))
+			reply(429, "application/json", `{"errors":[{"code":88,"message":"limit for `+echo+`"}]}`)(w, r)
+			return true
+		}
+		reply(401, "text/html", "<p>bad token "+echo+"</p>")(w, r)
+		return true
+	})
+	opt := WithToken(testToken)
+	c := fs.client(t, opt, WithLogger(logger))
+	_, err := c.MarkConversationRead(context.Background(), "1", "2")
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	var apiErr *APIError
+	errors.As(err, &apiErr)
+	for what, text := range map[string]string{
+		"error %v":       fmt.Sprintf("%v", err),
+		"error %+v":      fmt.Sprintf("%+v", err),
+		"error %#v":      fmt.Sprintf("%#v", err),
+		"APIError %#v":   fmt.Sprintf("%#v", apiErr),
+		"client %v":      fmt.Sprintf("%v", c),
+		"client %+v":     fmt.Sprintf("%+v", c),
+		"client %#v":     fmt.Sprintf("%#v", c),
+		"client deref":   fmt.Sprintf("%v %+v", *c, *c),
+		"option %v %#v":  fmt.Sprintf("%v %#v", opt, opt),
+		"log":            logs.String(),
+		"problems %+v":   fmt.Sprintf("%+v", apiErr.Problems),
+		"redacted proof": apiErr.Body,
+	} {
+		if strings.Contains(text, testToken) {
+			t.Errorf("%s contains the access token", what)
+		}
+	}
+	if !strings.Contains(apiErr.Body, "[REDACTED]") {
+		t.Errorf("Body = %q, want the echoed token replaced by [REDACTED]", apiErr.Body)
+	}
+	if !strings.Contains(logs.String(), "attempt=1") || !strings.Contains(logs.String(), "status=429") {
+		t.Errorf("log = %q, want the retry's attempt and status", logs.String())
+	}
+}
+
+func TestNoLogsWithoutLogger(t *testing.T) {
+	var logs bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	defer slog.SetDefault(old)
+	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		reply(500, "", "")(w, r)
+		return true
+	})
+	_, _ = fs.client(t).MarkConversationRead(context.Background(), "1", "2")
+	if logs.Len() != 0 {
+		t.Errorf("logged %q without WithLogger", logs.String())
+	}
+}
+
+func TestNoGoroutineOutlivesACall(t *testing.T) {
+	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		if n%2 == 1 {
+			reply(500, "", "")(w, r)
+			return true
+		}
+		return false
+	})
+	transport := &http.Transport{}
+	c := fs.client(t, WithHTTPClient(&http.Client{Transport: transport}))
+	before := runtime.NumGoroutine()
+	for range 20 {
+		if _, err := c.MarkConversationRead(context.Background(), "1", "2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	transport.CloseIdleConnections()
+	fs.CloseClientConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after the calls, %d before", n, before)
+	}
+}
+
+// TestLoadUnderInjectedFaults: 64 goroutines x 100 calls against a server that fails 10% of requests with
+// a 5xx and 5% with a 429 before applying anything. Every call must end in a result or a typed error, and
+// the server's count of applied marks must equal the client's count of successes.
+func TestLoadUnderInjectedFaults(t *testing.T) {
+	const goroutines, calls = 64, 100
+	var injected5xx, injected429 atomic.Int32
+	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		switch p := rand.IntN(100); {
+		case p < 10:
+			injected5xx.Add(1)
+			reply(500+rand.IntN(4), "text/plain", "injected")(w, r)
+			return true
+		case p < 15:
+			injected429.Add(1)
+			reply(429, "application/json", `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`)(w, r)
+			return true
+		}
+		return false
+	})
+	c := fs.client(t, WithMaxRetries(2))
+	var successes, apiErrors, otherErrors atomic.Int32
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range calls {
+				res, err := c.MarkConversationRead(context.Background(), "g"+strconv.Itoa(g), strconv.Itoa(i+1))
+				var apiErr *APIError
+				switch {
+				case err == nil && res != nil && res.Success:
+					successes.Add(1)
+				case err != nil && res == nil && errors.As(err, &apiErr):
+					apiErrors.Add(1)
+				default:
+					otherErrors.Add(1)
+					t.Errorf("call ended in %v, %v: neither a result nor a typed error", res, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("load: %d calls, %d requests (%d injected 5xx, %d injected 429): %d successes, %d *APIError, %d other; server applied %d",
+		goroutines*calls, fs.requests.Load(), injected5xx.Load(), injected429.Load(),
+		successes.Load(), apiErrors.Load(), otherErrors.Load(), fs.applied.Load())
+	if got := successes.Load() + apiErrors.Load() + otherErrors.Load(); got != goroutines*calls {
+		t.Errorf("%d calls ended, want %d", got, goroutines*calls)
+	}
+	if fs.applied.Load() != successes.Load() {
+		t.Errorf("server applied %d marks, client counted %d successes", fs.applied.Load(), successes.Load())
+	}
+	if injected5xx.Load() == 0 || injected429.Load() == 0 {
+		t.Error("no faults were injected")
+	}
+}
