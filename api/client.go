@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -27,6 +28,7 @@ type Client struct {
 	tokens           oauth2.TokenSource
 	authorize        gen.RequestEditorFn
 	userAgent        string
+	userAgentHeader  []string // {userAgent}
 	maxRetries       int
 	maxRateLimitWait time.Duration
 	backoffMin       time.Duration
@@ -74,6 +76,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		return nil, errors.New("markread: NewClient: no credentials; use WithToken or WithTokenSource with an OAuth 2.0 user access token")
 	}
 	c.authorize = AuthEditor(c.tokens)
+	c.userAgentHeader = []string{c.userAgent}
 	if c.httpClient == nil {
 		c.httpClient = defaultHTTPClient()
 	} else {
@@ -159,7 +162,7 @@ func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkC
 	if err := c.authorize(ctx, req); err != nil {
 		return nil, errNotRetryable{err}
 	}
-	req.Header.Set("User-Agent", c.userAgent)
+	req.Header["User-Agent"] = c.userAgentHeader // shared and never written to: saves an allocation per call
 
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
@@ -168,12 +171,15 @@ func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkC
 	return c.readResponse(resp, req.Header.Get("Authorization"))
 }
 
+// canonicalSuccess is the body X sends for a plain success.
+var canonicalSuccess = []byte(`{"data":{"success":true}}`)
+
 // readResponse reads and closes resp's body and turns the response into a result or an error, branching
 // on the status code first: the content type X sends does not always match its definition.
 // authorization is the request's header, scrubbed from anything that could reach an error message.
 func (c *Client) readResponse(resp *http.Response, authorization string) (*MarkReadResult, error) {
 	received := time.Now()
-	body, err := readBody(resp.Body, c.maxResponseBytes)
+	body, err := readBody(resp.Body, resp.ContentLength, c.maxResponseBytes)
 	if err != nil {
 		if errors.Is(err, ErrResponseTooLarge) {
 			return nil, errNotRetryable{fmt.Errorf("markread: HTTP %d: %w", resp.StatusCode, err)}
@@ -183,6 +189,9 @@ func (c *Client) readResponse(resp *http.Response, authorization string) (*MarkR
 	rl := parseRateLimit(resp.Header)
 
 	if resp.StatusCode == http.StatusOK {
+		if bytes.Equal(body, canonicalSuccess) {
+			return &MarkReadResult{Success: true, RateLimit: rl}, nil // X's usual answer, without a decode
+		}
 		var payload struct {
 			Data   *gen.MarkChatConversationReadResponseData `json:"data"`
 			Errors []Problem                                 `json:"errors"`
@@ -218,17 +227,31 @@ func (c *Client) readResponse(resp *http.Response, authorization string) (*MarkR
 }
 
 // readBody reads at most limit bytes and closes the body. Reading to the end lets the connection be
-// reused; a body over the limit is not drained, and its connection is dropped instead.
-func readBody(body io.ReadCloser, limit int64) ([]byte, error) {
+// reused; a body over the limit is not drained, and its connection is dropped instead. The buffer is sized
+// from Content-Length when the server sends it, so X's tiny answers cost one small allocation.
+func readBody(body io.ReadCloser, contentLength, limit int64) ([]byte, error) {
 	defer func() { _ = body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(body, limit+1))
-	if err != nil {
-		return nil, err
+	size := int64(512)
+	if contentLength >= 0 && contentLength < limit {
+		size = contentLength + 1 // room to see EOF without growing
 	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, limit)
+	buf := make([]byte, 0, size)
+	for {
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, limit)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, len(buf)) // doubling: at most about twice the limit is ever held
+		}
 	}
-	return data, nil
 }
 
 // decodeProblems reads the problems of an error body in any of X's shapes: an RFC 7807 object, an object
