@@ -1,0 +1,464 @@
+package apitest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultToken is the bearer token a server accepts when no WithTokens option is given. It is a test
+// token of this package, not a credential: hand it to api.WithToken.
+const DefaultToken = "apitest-token"
+
+// Defaults of WithRateLimit: generous enough that a test that does not care never meets the limit.
+const (
+	DefaultRateLimit  = 900
+	DefaultRateWindow = 15 * time.Minute
+)
+
+// maxBodyBytes bounds what the fake reads of a request body; X's bodies here are a few dozen bytes.
+const maxBodyBytes = 64 << 10
+
+const problemInvalidRequest = "https://api.x.com/2/problems/invalid-request"
+
+// Option configures a Handler or a Server. A nonsensical value (a limit below 1, an empty token) is a
+// programmer error: NewHandler and NewServer panic with a message naming the option.
+type Option func(*config)
+
+type config struct {
+	tokens    []string
+	limit     int
+	window    time.Duration
+	latency   time.Duration
+	legacy429 bool
+	now       func() time.Time
+	misuse    []string // option misuse, reported together by NewHandler
+}
+
+// WithTokens sets the bearer tokens the server accepts, instead of DefaultToken. Calls add up. With an
+// empty list nothing authenticates, and every request to the endpoint gets 401.
+func WithTokens(tokens ...string) Option {
+	return func(c *config) {
+		if c.tokens == nil {
+			c.tokens = []string{}
+		}
+		for _, tok := range tokens {
+			if strings.TrimSpace(tok) == "" || strings.ContainsAny(tok, " \t\r\n") {
+				c.misuse = append(c.misuse, "WithTokens: a token is empty or contains white space")
+				continue
+			}
+			c.tokens = append(c.tokens, tok)
+		}
+	}
+}
+
+// WithRateLimit allows limit requests per token in each window (default DefaultRateLimit per
+// DefaultRateWindow). Windows shorter than a second work, but the reset header still names whole seconds.
+func WithRateLimit(limit int, window time.Duration) Option {
+	return func(c *config) {
+		if limit < 1 || window <= 0 {
+			c.misuse = append(c.misuse, fmt.Sprintf("WithRateLimit: want limit >= 1 and window > 0, got %d and %v", limit, window))
+			return
+		}
+		c.limit, c.window = limit, window
+	}
+}
+
+// WithLatency delays every answer by d, to test a client's timeouts. SetLatency changes it later.
+func WithLatency(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.misuse = append(c.misuse, fmt.Sprintf("WithLatency: %v is negative", d))
+			return
+		}
+		c.latency = d
+	}
+}
+
+// WithLegacyRateLimitBody makes a 429 carry the body X documents, {"errors":[{"code":88,"message":"Rate
+// limit exceeded"}]} as application/json, instead of X API v2's problem object, so that a client's
+// handling of both shapes can be tested. The project's spec does not describe this body.
+func WithLegacyRateLimitBody() Option {
+	return func(c *config) { c.legacy429 = true }
+}
+
+// WithClock makes the server read the time from now, so that a test can move rate-limit windows and mark
+// times without sleeping. The clock must be safe for concurrent use.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now == nil {
+			c.misuse = append(c.misuse, "WithClock: nil clock")
+			return
+		}
+		c.now = now
+	}
+}
+
+// Mark is one mark the server accepted (answered, or applied and then lost by an after-apply fault).
+type Mark struct {
+	// Token is the test token the request presented, which stands for the user.
+	Token string
+	// ConversationID is the id path parameter as sent.
+	ConversationID string
+	// SequenceID is seen_until_sequence_id as sent.
+	SequenceID string
+	// Time is when the server applied it.
+	Time time.Time
+	// Advanced says whether it moved the read state: false when the conversation was already read as far.
+	Advanced bool
+}
+
+// RateLimitState is a token's rate-limit window as the x-rate-limit-* headers report it.
+type RateLimitState struct {
+	Limit     int
+	Remaining int
+	// Reset is when the window starts over, rounded up to the whole second as x-rate-limit-reset says it.
+	Reset time.Time
+}
+
+// fault is an injected failure: an HTTP status, or a dropped connection when drop is set.
+type fault struct {
+	count  int
+	status int
+	drop   bool
+}
+
+type readKey struct{ token, conversationID string }
+
+type window struct {
+	end  time.Time
+	used int
+}
+
+// Handler is the fake endpoint as an http.Handler, for serving it on an address of your choice (see
+// NewServer for the usual case). Its methods are safe for concurrent use.
+type Handler struct {
+	validator *validator
+	limit     int
+	window    time.Duration
+	legacy429 bool
+	now       func() time.Time
+
+	// closing is closed by Server.Close, to end latency waits that would otherwise hold Close up.
+	closing   chan struct{}
+	closeOnce sync.Once
+
+	mu       sync.Mutex // guards everything below
+	tokens   map[string]bool
+	latency  time.Duration
+	requests int
+	read     map[readKey]string
+	marks    []Mark
+	windows  map[string]*window
+	before   []fault // FailNext, DropNext: first in, first out
+	after    []fault // FailNextAfterApply, DropNextAfterApply
+}
+
+// NewHandler returns the fake endpoint configured by opts. It panics on a misused option or if the
+// embedded spec does not load, both programmer errors.
+func NewHandler(opts ...Option) *Handler {
+	v, err := loadValidator()
+	if err != nil {
+		panic("apitest: " + err.Error())
+	}
+	cfg := config{limit: DefaultRateLimit, window: DefaultRateWindow, now: time.Now}
+	for _, opt := range opts {
+		if opt == nil {
+			panic("apitest: nil Option")
+		}
+		opt(&cfg)
+	}
+	if len(cfg.misuse) > 0 {
+		panic("apitest: " + strings.Join(cfg.misuse, "; "))
+	}
+	if cfg.tokens == nil {
+		cfg.tokens = []string{DefaultToken}
+	}
+	h := &Handler{
+		validator: v,
+		limit:     cfg.limit,
+		window:    cfg.window,
+		legacy429: cfg.legacy429,
+		now:       cfg.now,
+		tokens:    make(map[string]bool, len(cfg.tokens)),
+		latency:   cfg.latency,
+		read:      make(map[readKey]string),
+		windows:   make(map[string]*window),
+		closing:   make(chan struct{}),
+	}
+	for _, tok := range cfg.tokens {
+		h.tokens[tok] = true
+	}
+	return h
+}
+
+// Server is a Handler serving on a loopback port, in the manner of net/http/httptest.
+type Server struct {
+	*Handler
+	// URL is the base URL to hand to api.WithBaseURL, such as http://127.0.0.1:41234 (no trailing slash).
+	URL string
+
+	srv *httptest.Server
+}
+
+// NewServer starts a fake X endpoint on 127.0.0.1 and returns it; Close it when done. It panics only
+// where NewHandler does, and where httptest.NewServer does (no loopback port to listen on).
+func NewServer(opts ...Option) *Server {
+	h := NewHandler(opts...)
+	ts := httptest.NewServer(h)
+	return &Server{Handler: h, URL: ts.URL, srv: ts}
+}
+
+// Close shuts the server down. Requests in flight are cut off rather than waited for, so that a long
+// WithLatency cannot hang a test's cleanup.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+}
+
+// Requests is how many requests the server has received, counted on arrival: before faults, routing,
+// authentication and validation. A client that validates its input must leave it at 0 for bad input.
+func (h *Handler) Requests() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.requests
+}
+
+// ReadState returns how far token's user has read conversationID: the highest sequence ID applied, and
+// whether any was.
+func (h *Handler) ReadState(token, conversationID string) (seq string, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seq, ok = h.read[readKey{token, conversationID}]
+	return seq, ok
+}
+
+// Marks returns a copy of every mark accepted so far, in the order applied.
+func (h *Handler) Marks() []Mark {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]Mark, len(h.marks))
+	copy(out, h.marks)
+	return out
+}
+
+// RateLimit returns token's current rate-limit window as the next response's headers would report it
+// before that request is counted.
+func (h *Handler) RateLimit(token string) RateLimitState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.state(h.currentWindow(token, h.now()))
+}
+
+// SetLatency changes the delay added to every answer from now on.
+func (h *Handler) SetLatency(d time.Duration) {
+	if d < 0 {
+		panic(fmt.Sprintf("apitest: SetLatency: %v is negative", d))
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.latency = d
+}
+
+// FailNext makes the next n requests fail with status (400 to 599) before anything is looked at or
+// applied. A 429 carries the rate-limit body, a 401 X's Unauthorized problem, any other status a problem
+// object of type about:blank. Faults queue up behind those already injected.
+func (h *Handler) FailNext(n, status int) {
+	h.inject(&h.before, "FailNext", n, status, false)
+}
+
+// DropNext makes the server close the connection of each of the next n requests without answering,
+// before anything is applied: the client sees a transport error.
+func (h *Handler) DropNext(n int) {
+	h.inject(&h.before, "DropNext", n, 0, true)
+}
+
+// FailNextAfterApply makes the next n requests that mark a conversation read apply their mark and then
+// answer status (400 to 599) instead of 200: X did the work, the client is told it failed.
+func (h *Handler) FailNextAfterApply(n, status int) {
+	h.inject(&h.after, "FailNextAfterApply", n, status, false)
+}
+
+// DropNextAfterApply makes the next n requests that mark a conversation read apply their mark and then
+// lose the answer (the connection is closed): the client cannot know that it succeeded.
+func (h *Handler) DropNextAfterApply(n int) {
+	h.inject(&h.after, "DropNextAfterApply", n, 0, true)
+}
+
+func (h *Handler) inject(queue *[]fault, name string, n, status int, drop bool) {
+	if n < 0 || (!drop && (status < 400 || status > 599)) {
+		panic(fmt.Sprintf("apitest: %s(%d, %d): want n >= 0 and a status from 400 to 599", name, n, status))
+	}
+	if n == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*queue = append(*queue, fault{count: n, status: status, drop: drop})
+}
+
+// takeFault removes one use of the first fault in queue. Call with h.mu held.
+func takeFault(queue *[]fault) (fault, bool) {
+	if len(*queue) == 0 {
+		return fault{}, false
+	}
+	f := (*queue)[0]
+	if (*queue)[0].count--; (*queue)[0].count == 0 {
+		*queue = (*queue)[1:]
+	}
+	return f, true
+}
+
+// currentWindow returns token's rate-limit window, opening a new one when the last has ended. Unknown
+// tokens get a fresh window that is not stored, so that garbage tokens cannot grow the server's memory.
+// Call with h.mu held.
+func (h *Handler) currentWindow(token string, now time.Time) *window {
+	w := h.windows[token]
+	if w == nil || !now.Before(w.end) {
+		w = &window{end: now.Add(h.window)}
+		if h.tokens[token] {
+			h.windows[token] = w
+		}
+	}
+	return w
+}
+
+// state is what the x-rate-limit-* headers say about w.
+func (h *Handler) state(w *window) RateLimitState {
+	return RateLimitState{Limit: h.limit, Remaining: h.limit - w.used, Reset: ceilSecond(w.end)}
+}
+
+func ceilSecond(t time.Time) time.Time {
+	if t.Nanosecond() == 0 {
+		return t
+	}
+	return t.Truncate(time.Second).Add(time.Second)
+}
+
+// bearerToken returns the token of an "Authorization: Bearer …" header ("" when there is none).
+func bearerToken(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// ServeHTTP answers one request as X would; see the package documentation for the order of the rules.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	token := bearerToken(r)
+	// Reading the body first lets net/http notice a client that hangs up during the latency below (it
+	// watches the connection only once the body is consumed), and makes a dropped connection a clean EOF.
+	raw, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	h.mu.Lock()
+	h.requests++
+	latency := h.latency
+	injected, hasFault := takeFault(&h.before)
+	known := h.tokens[token]
+	h.mu.Unlock()
+
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-h.closing:
+			t.Stop()
+			return
+		}
+	}
+	if hasFault {
+		h.writeFault(w, token, injected)
+		return
+	}
+
+	rr := h.validator.find(r)
+	switch {
+	case rr.route == nil && len(rr.allow) > 0:
+		w.Header().Set("Allow", strings.Join(rr.allow, ", "))
+		h.writeProblem(w, token, aboutBlank(http.StatusMethodNotAllowed,
+			fmt.Sprintf("%s is not allowed on %s; use %s.", r.Method, r.URL.Path, strings.Join(rr.allow, " or "))))
+		return
+	case rr.route == nil:
+		h.writeProblem(w, token, aboutBlank(http.StatusNotFound,
+			fmt.Sprintf("No operation at %s %s.", r.Method, r.URL.Path)))
+		return
+	case !known:
+		// X's own answer, word for word: it says nothing about why, and neither does the fake.
+		h.writeProblem(w, token, aboutBlank(http.StatusUnauthorized, "Unauthorized"))
+		return
+	}
+
+	// Every authenticated request uses the window up, whether or not it is valid, as on X.
+	h.mu.Lock()
+	win := h.currentWindow(token, h.now())
+	allowed := win.used < h.limit
+	if allowed {
+		win.used++
+	}
+	rl := h.state(win)
+	h.mu.Unlock()
+	if !allowed {
+		h.writeRateLimited(w, rl)
+		return
+	}
+
+	if readErr != nil {
+		h.writeJSON(w, rl, http.StatusRequestEntityTooLarge, "application/problem+json",
+			aboutBlank(http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than %d bytes.", maxBodyBytes)))
+		return
+	}
+	if err := h.validator.validate(r.Context(), r, rr); err != nil {
+		h.writeJSON(w, rl, http.StatusBadRequest, "application/problem+json", invalidRequest(err))
+		return
+	}
+	var body struct {
+		SeenUntilSequenceID string `json:"seen_until_sequence_id"`
+	}
+	// The validator has vouched for a JSON object whose seen_until_sequence_id is a string.
+	if err := json.Unmarshal(raw, &body); err != nil {
+		h.writeJSON(w, rl, http.StatusBadRequest, "application/problem+json", invalidRequest(err))
+		return
+	}
+	if body.SeenUntilSequenceID == "" {
+		h.writeJSON(w, rl, http.StatusBadRequest, "application/problem+json", problem{
+			Type:      problemInvalidRequest,
+			Title:     "Invalid Request",
+			Detail:    "The `seen_until_sequence_id` body member is empty; there is nothing to mark read up to.",
+			Status:    http.StatusBadRequest,
+			Parameter: "seen_until_sequence_id",
+		})
+		return
+	}
+
+	h.mu.Lock()
+	h.apply(token, rr.params["id"], body.SeenUntilSequenceID)
+	lost, isLost := takeFault(&h.after)
+	h.mu.Unlock()
+	if isLost {
+		h.writeFault(w, token, lost)
+		return
+	}
+	h.writeJSON(w, rl, http.StatusOK, "application/json", successBody)
+}
+
+// apply records a mark and moves the read state forward, never back. Call with h.mu held.
+func (h *Handler) apply(token, conversationID, seq string) {
+	key := readKey{token, conversationID}
+	cur, ok := h.read[key]
+	advanced := !ok || compareSequenceIDs(seq, cur) > 0
+	if advanced {
+		h.read[key] = seq
+	}
+	h.marks = append(h.marks, Mark{Token: token, ConversationID: conversationID, SequenceID: seq, Time: h.now(), Advanced: advanced})
+}
