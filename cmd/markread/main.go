@@ -1,0 +1,88 @@
+// Command markread marks an X Chat conversation read, up to and including a message, through X API v2's
+// "Mark Conversation as Read" endpoint. `markread demo` shows it working against a built-in fake X API
+// without a token, and `markread serve` runs that fake for other programs' tests. `markread --help` lists
+// the flags and exit codes.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit codes, documented in usageText: scripts branch on them.
+const (
+	exitOK          = 0
+	exitFailure     = 1 // anything not covered below: network, 5xx, timeout, interruption
+	exitUsage       = 2 // usage error or invalid input; nothing was sent
+	exitAuth        = 3 // X refused the token (401 or 403)
+	exitRateLimited = 4 // 429; the message names the reset time
+)
+
+const usageText = `markread marks an X Chat conversation read, up to and including a message.
+
+Usage:
+  markread [flags] <conversation-id> <seen-until-sequence-id>
+  markread demo        mark a conversation read against a built-in fake X API; no token needed
+  markread serve       run the fake X API on a loopback port for other programs' tests
+                       (markread serve --help for its flags)
+
+The conversation ID is the recipient's user ID for a 1:1 conversation, "<user ID>-<user ID>", the
+"<user ID>:<user ID>" form X Chat events carry, or "g<group ID>". The sequence ID is the last message read.
+
+Authentication: an OAuth 2.0 user access token with the scopes users.read, dm.write and tweet.read (add
+offline.access to get a refresh token), from $X_ACCESS_TOKEN or --token-file. There is no --token flag:
+a token on the command line ends up in shell history and in ps.
+
+Flags:
+  --token-file PATH   read the access token from PATH (surrounding white space is ignored)
+  --base-url URL      the API's base URL (default $X_API_BASE_URL, else https://api.x.com)
+  --timeout D         give up after D, retries included (default 30s)
+  --max-retries N     retries after a network error or a 5xx (default 3); a rate limit is reported, not waited out
+  --json              print one JSON object on stdout, on success and on failure
+  -h, --help          show this help
+
+Exit codes:
+  0  marked read
+  1  any other failure: network, server error, timeout
+  2  usage error or invalid input; nothing was sent
+  3  X refused the token (HTTP 401 or 403)
+  4  rate limited; the message says when the limit resets
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole command, with its environment passed in, so that tests can run it in-process.
+func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "demo":
+			return runDemo(ctx, args[1:], stdout, stderr)
+		case "serve":
+			return runServe(ctx, args[1:], env, stdout, stderr)
+		case "help":
+			fmt.Fprint(stdout, usageText)
+			return exitOK
+		}
+	}
+	return runMark(ctx, args, env, stdout, stderr)
+}
+
+// errorLine prints one line to stderr, prefixed once with "markread: " (the api package's errors carry
+// that prefix already).
+func errorLine(stderr io.Writer, msg string) {
+	msg = strings.TrimSpace(msg)
+	if !strings.HasPrefix(msg, "markread:") {
+		msg = "markread: " + msg
+	}
+	fmt.Fprintln(stderr, msg)
+}

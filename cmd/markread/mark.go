@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/xchat-go/markread/api"
+)
+
+// maxTokenFileBytes bounds what --token-file reads: X's tokens are about a hundred bytes, and a wrong
+// path (a log file, a device) must not be read whole.
+const maxTokenFileBytes = 64 << 10
+
+// minScrubbedToken is the shortest token report scrubs from its output.
+const minScrubbedToken = 8
+
+const noTokenHelp = `markread: no access token: set X_ACCESS_TOKEN or pass --token-file PATH
+  The endpoint needs an OAuth 2.0 user access token (authorization code flow with PKCE) with the scopes
+  users.read, dm.write and tweet.read; add offline.access for a refresh token.
+  To see markread work without a token, run: markread demo
+`
+
+// markOptions are the main command's flags.
+type markOptions struct {
+	tokenFile  string
+	baseURL    string
+	timeout    time.Duration
+	maxRetries int
+	json       bool
+}
+
+// outcome is what the main command reports, as text or as one JSON object.
+type outcome struct {
+	ConversationID      string         `json:"conversation_id"`
+	SeenUntilSequenceID string         `json:"seen_until_sequence_id"`
+	Success             bool           `json:"success"`
+	Attempts            int            `json:"attempts,omitempty"`
+	RateLimit           *rateLimitJSON `json:"rate_limit,omitempty"`
+	Problems            []api.Problem  `json:"problems,omitempty"`
+	Error               string         `json:"error,omitempty"`
+	Status              int            `json:"status,omitempty"`
+	RateLimitReset      string         `json:"rate_limit_reset,omitempty"` // RFC 3339, when X named one
+	ExitCode            int            `json:"exit_code"`
+	hints               string         // extra stderr lines for a person, not part of the JSON
+	message             string         // the stdout line on success
+}
+
+type rateLimitJSON struct {
+	Limit     int    `json:"limit"`
+	Remaining int    `json:"remaining"`
+	Reset     string `json:"reset,omitempty"` // RFC 3339
+}
+
+func runMark(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
+	opts := markOptions{timeout: 30 * time.Second, maxRetries: api.DefaultMaxRetries}
+	fs := flag.NewFlagSet("markread", flag.ContinueOnError)
+	fs.StringVar(&opts.tokenFile, "token-file", "", "")
+	fs.StringVar(&opts.baseURL, "base-url", "", "")
+	fs.DurationVar(&opts.timeout, "timeout", opts.timeout, "")
+	fs.IntVar(&opts.maxRetries, "max-retries", opts.maxRetries, "")
+	fs.BoolVar(&opts.json, "json", false, "")
+	positional, err := parseInterspersed(fs, args)
+	switch {
+	case errors.Is(err, errHelp):
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case err != nil:
+		errorLine(stderr, err.Error()+" (markread --help lists the flags)")
+		return exitUsage
+	}
+
+	out, token := mark(ctx, opts, positional, env)
+	report(out, opts.json, token, stdout, stderr)
+	return out.ExitCode
+}
+
+// mark validates the input, reads the token and makes the call. It returns the outcome and the token, so
+// that report can scrub it from anything printed.
+func mark(ctx context.Context, opts markOptions, positional []string, env func(string) string) (outcome, string) {
+	if len(positional) != 2 {
+		return usageFailure(fmt.Sprintf("want 2 arguments, <conversation-id> <seen-until-sequence-id>; got %d (markread --help)", len(positional))), ""
+	}
+	out := outcome{ConversationID: positional[0], SeenUntilSequenceID: positional[1]}
+	if opts.timeout <= 0 || opts.maxRetries < 0 {
+		return out.usage("--timeout must be positive and --max-retries at least 0"), ""
+	}
+	id, err := api.NormalizeConversationID(positional[0])
+	if err != nil {
+		return out.usage(err.Error()), ""
+	}
+	out.ConversationID = id
+	if out.SeenUntilSequenceID == "" {
+		return out.usage(fmt.Errorf("%w: empty; want the sequence ID of the last message read", api.ErrInvalidSequenceID).Error()), ""
+	}
+
+	token, err := readToken(opts.tokenFile, env)
+	if err != nil {
+		return out.usage(err.Error()), ""
+	}
+	if token == "" {
+		out = out.usage("no access token: set X_ACCESS_TOKEN or pass --token-file PATH")
+		out.hints = noTokenHelp[strings.Index(noTokenHelp, "\n")+1:]
+		return out, ""
+	}
+
+	baseURL := opts.baseURL
+	if baseURL == "" {
+		baseURL = env("X_API_BASE_URL")
+	}
+	if baseURL == "" {
+		baseURL = api.DefaultBaseURL
+	}
+	client, err := api.NewClient(
+		api.WithBaseURL(baseURL),
+		api.WithToken(token),
+		api.WithMaxRetries(opts.maxRetries),
+		// A command line tool must not sit silently for minutes: report the reset and let the caller decide.
+		api.WithMaxRateLimitWait(0),
+	)
+	if err != nil {
+		return out.usage(err.Error()), token
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
+	defer cancel()
+	res, err := client.MarkConversationRead(ctx, id, out.SeenUntilSequenceID)
+	if err != nil {
+		return out.failure(err, opts.timeout), token
+	}
+	out.Success = true
+	out.Attempts = res.Attempts
+	out.Problems = res.Problems
+	out.RateLimit = rateLimitOf(res.RateLimit)
+	out.message = fmt.Sprintf("marked %s read up to %s (%s%s)", id, out.SeenUntilSequenceID, attempts(res.Attempts), quotaText(res.RateLimit))
+	if len(res.Problems) > 0 {
+		var b strings.Builder
+		for _, p := range res.Problems {
+			fmt.Fprintf(&b, "  X also reported: %s\n", p)
+		}
+		out.hints = b.String()
+	}
+	return out, token
+}
+
+func usageFailure(msg string) outcome {
+	return outcome{Error: msg, ExitCode: exitUsage}
+}
+
+func (o outcome) usage(msg string) outcome {
+	o.Error, o.ExitCode = msg, exitUsage
+	return o
+}
+
+// failure turns the client's error into an outcome with the exit code the documentation promises.
+func (o outcome) failure(err error, timeout time.Duration) outcome {
+	o.Error, o.ExitCode = err.Error(), exitFailure
+	var apiErr *api.APIError
+	if errors.As(err, &apiErr) {
+		o.Status = apiErr.StatusCode
+		o.Problems = apiErr.Problems
+		o.Attempts = apiErr.Attempts
+		o.RateLimit = rateLimitOf(apiErr.RateLimit)
+	}
+	switch {
+	case errors.Is(err, api.ErrInvalidConversationID), errors.Is(err, api.ErrInvalidSequenceID), errors.Is(err, api.ErrNoToken):
+		o.ExitCode = exitUsage
+	case errors.Is(err, api.ErrRateLimited):
+		o.ExitCode = exitRateLimited
+		if at := apiErr.RetryAt(); !at.IsZero() {
+			o.RateLimitReset = at.UTC().Format(time.RFC3339)
+			o.Error = fmt.Sprintf("rate limited by X (HTTP 429); the limit resets at %s (in %s)",
+				o.RateLimitReset, time.Until(at).Round(time.Second))
+		} else {
+			o.Error = "rate limited by X (HTTP 429), which named no reset time; wait a few minutes"
+		}
+	case apiErr != nil && (apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden):
+		o.ExitCode = exitAuth
+		o.Error = fmt.Sprintf("X refused the token: %s; check that it is an OAuth 2.0 user token with the scopes users.read, dm.write and tweet.read and that it has not expired", strings.TrimPrefix(err.Error(), "markread: "))
+	case errors.Is(err, context.DeadlineExceeded):
+		o.Error = fmt.Sprintf("gave up after %s (--timeout): %s", timeout, strings.TrimPrefix(err.Error(), "markread: "))
+	case errors.Is(err, context.Canceled):
+		o.Error = "interrupted: " + strings.TrimPrefix(err.Error(), "markread: ")
+	}
+	return o
+}
+
+// report prints the outcome: a line on stdout on success, one on stderr on failure, and with --json one JSON
+// object on stdout either way. The token is scrubbed from all of it, whatever a server may have echoed.
+func report(o outcome, asJSON bool, token string, stdout, stderr io.Writer) {
+	scrub := func(s string) string {
+		// Scrubbing a token of a few characters would shred the text (and such a string is no secret:
+		// X's tokens are about a hundred characters), so only plausible tokens are replaced.
+		if len(token) < minScrubbedToken {
+			return s
+		}
+		return strings.ReplaceAll(s, token, "[REDACTED]")
+	}
+	if o.ExitCode != exitOK {
+		errorLine(stderr, scrub(o.Error))
+		fmt.Fprint(stderr, scrub(o.hints))
+	} else if !asJSON {
+		fmt.Fprintln(stdout, scrub(o.message))
+		fmt.Fprint(stderr, scrub(o.hints))
+	}
+	if asJSON {
+		o.Error = strings.TrimPrefix(o.Error, "markread: ")
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(o); err != nil {
+			errorLine(stderr, "encoding the JSON output: "+err.Error())
+			return
+		}
+		fmt.Fprint(stdout, scrub(buf.String()))
+	}
+}
+
+// readToken returns the access token from --token-file or else $X_ACCESS_TOKEN, trimmed, or "" when
+// neither gives one. Its errors name the file, never its content.
+func readToken(path string, env func(string) string) (string, error) {
+	if path == "" {
+		return strings.TrimSpace(env("X_ACCESS_TOKEN")), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxTokenFileBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("--token-file %q: %w", path, err)
+	}
+	if len(data) > maxTokenFileBytes {
+		return "", fmt.Errorf("--token-file %q: larger than %d bytes; want a file holding only the access token", path, maxTokenFileBytes)
+	}
+	token := strings.TrimSpace(string(data))
+	if token == "" {
+		return "", fmt.Errorf("--token-file %q is empty", path)
+	}
+	if strings.ContainsAny(token, " \t\r\n") {
+		return "", fmt.Errorf("--token-file %q holds more than one word; want only the access token", path)
+	}
+	return token, nil
+}
+
+func rateLimitOf(rl api.RateLimit) *rateLimitJSON {
+	if rl.Limit == 0 && rl.Remaining == 0 && rl.Reset.IsZero() {
+		return nil
+	}
+	out := &rateLimitJSON{Limit: rl.Limit, Remaining: rl.Remaining}
+	if !rl.Reset.IsZero() {
+		out.Reset = rl.Reset.UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
+func quotaText(rl api.RateLimit) string {
+	if rl.Limit == 0 || rl.Reset.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("; %d of %d calls left until %s", rl.Remaining, rl.Limit, rl.Reset.UTC().Format(time.RFC3339))
+}
+
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
+}
