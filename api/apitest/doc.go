@@ -24,7 +24,7 @@
 //  7. What the spec forbids: 400 application/problem+json with type
 //     https://api.x.com/2/problems/invalid-request and a "parameter" member naming the culprit ("id",
 //     "seen_until_sequence_id"). An empty seen_until_sequence_id is refused the same way: the spec allows
-//     it, but there is nothing to mark read up to.
+//     it, but there is nothing to mark read up to. A body over 64 KiB gets 413.
 //  8. The mark is applied and the answer is 200 {"data":{"success":true}}, unless an after-apply fault
 //     (FailNextAfterApply, DropNextAfterApply) loses the answer.
 //
