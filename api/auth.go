@@ -31,9 +31,24 @@ func AuthEditor(ts oauth2.TokenSource) gen.RequestEditorFn {
 		if tok == nil || tok.AccessToken == "" {
 			return fmt.Errorf("%w: the token source returned an empty access token", ErrNoToken)
 		}
+		if !validTokenChars(tok.AccessToken) {
+			// net/http would refuse the header on every attempt; say why, without showing the token.
+			return fmt.Errorf("%w: the access token contains white space or control characters", ErrNoToken)
+		}
 		tok.SetAuthHeader(req)
 		return nil
 	}
+}
+
+// validTokenChars reports whether token is made of visible ASCII, as OAuth 2.0 bearer tokens are
+// (RFC 6750 allows fewer still). It catches the trailing newline of a token read from a file.
+func validTokenChars(token string) bool {
+	for i := 0; i < len(token); i++ {
+		if token[i] <= ' ' || token[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // redirectPolicy wraps a client's redirect policy so that the token never reaches another origin: a

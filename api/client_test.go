@@ -167,6 +167,23 @@ func TestTokenSourceFailureSendsNothing(t *testing.T) {
 	}
 }
 
+// badSource hands out a token that net/http cannot put in a header.
+type badSource struct{}
+
+func (badSource) Token() (*oauth2.Token, error) { return &oauth2.Token{AccessToken: "abc\r\n"}, nil }
+
+func TestTokenWithControlCharactersIsNotSentNorRetried(t *testing.T) {
+	var requests atomic.Int32
+	c := setup(t, func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }, WithTokenSource(badSource{}))
+	_, err := c.MarkConversationRead(context.Background(), "1", "2")
+	if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "control characters") {
+		t.Fatalf("err = %v, want ErrNoToken naming the bad characters", err)
+	}
+	if requests.Load() != 0 {
+		t.Errorf("server saw %d requests", requests.Load())
+	}
+}
+
 func TestInvalidInputSendsNothingAndAsksNoToken(t *testing.T) {
 	var requests atomic.Int32
 	src := &countingSource{}
@@ -389,6 +406,8 @@ func TestNewClientOptions(t *testing.T) {
 	}{
 		{"no credentials", nil, "WithToken or WithTokenSource"},
 		{"empty token", []Option{WithToken("")}, "WithToken"},
+		{"token with a newline", []Option{WithToken("abc\n")}, "WithToken: the access token contains white space"},
+		{"token with a space", []Option{WithToken("Bearer abc")}, "WithToken: the access token contains white space"},
 		{"nil source", []Option{WithTokenSource(nil)}, "WithTokenSource"},
 		{"nil http client", []Option{WithToken("t"), WithHTTPClient(nil)}, "WithHTTPClient"},
 		{"negative retries", []Option{WithToken("t"), WithMaxRetries(-1)}, "WithMaxRetries"},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func TestConnectionReusedAfterEveryOutcome(t *testing.T) {
 			w.Header().Set("x-rate-limit-reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
 			reply(429, "application/json", `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`)(w, r)
 		case 3:
-			reply(500, "text/html", "<html>"+string(make([]byte, 2048))+"</html>")(w, r)
+			reply(500, "text/html", "<html>"+strings.Repeat("x", 2048)+"</html>")(w, r)
 		}
 	}))
 	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
@@ -74,7 +75,7 @@ func TestOversizedBodyDropsOnlyThatConnection(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if served.Add(1) == 1 {
 			w.WriteHeader(500)
-			_, _ = io.WriteString(w, string(make([]byte, 8192)))
+			_, _ = io.WriteString(w, strings.Repeat("x", 8192))
 			return
 		}
 		reply(200, "application/json", successBody)(w, r)

@@ -95,8 +95,13 @@ func WithHTTPClient(hc *http.Client) Option {
 // runs longer than the token lives (about 2 hours), use WithTokenSource.
 func WithToken(accessToken string) Option {
 	return func(c *Client) error {
-		if strings.TrimSpace(accessToken) == "" {
+		if accessToken == "" {
 			return errors.New("WithToken: empty access token")
+		}
+		if !validTokenChars(accessToken) {
+			// Usually the newline of a token read from a file: refused rather than trimmed, so that what
+			// is sent is exactly what the caller gave. The message does not show the token.
+			return errors.New("WithToken: the access token contains white space or control characters; trim it first")
 		}
 		c.tokens = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"})
 		return nil
