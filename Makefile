@@ -2,6 +2,8 @@
 GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
+BENCHCOUNT  ?= 6
+SHELL       := bash
 
 .DEFAULT_GOAL := help
 .PHONY: help demo test lint generate check-generated bench fuzz
@@ -28,9 +30,12 @@ check-generated: generate ## fail if regenerating changes anything, new untracke
 	@status=$$(git status --porcelain -- gen go.mod go.sum); \
 	if [ -n "$$status" ]; then echo "gen/ is not what go generate produces:"; echo "$$status"; git diff --stat; exit 1; fi
 
-bench: ## run the benchmarks side by side
-	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+bench: ## run the benchmarks side by side and check them against the targets (see BENCHMARKS.md)
+	set -o pipefail; $(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./bench/ | tee bench.out
+	$(GO) run ./bench/report < bench.out
+	$(GO) test -run='^$$' -bench='^BenchmarkMarkerWorkload$$' -benchmem -count=1 ./api/
 
 fuzz: ## run each fuzz target for $(FUZZTIME)
 	$(GO) test -run='^$$' -fuzz='^FuzzValidateConversationID$$' -fuzztime=$(FUZZTIME) ./api
 	$(GO) test -run='^$$' -fuzz='^FuzzResponseHandling$$' -fuzztime=$(FUZZTIME) ./api
+	$(GO) test -run='^$$' -fuzz='^FuzzCompareSequenceIDs$$' -fuzztime=$(FUZZTIME) ./api/apitest
