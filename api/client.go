@@ -110,6 +110,12 @@ func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String
 // comes back as an *APIError; a 429 also matches errors.Is(err, ErrRateLimited). When ctx ends, the error
 // matches errors.Is(err, ctx.Err()).
 func (c *Client) MarkConversationRead(ctx context.Context, conversationID, seenUntilSequenceID string) (*MarkReadResult, error) {
+	return c.markRead(ctx, conversationID, seenUntilSequenceID, c.maxRateLimitWait)
+}
+
+// markRead is MarkConversationRead with its own bound on waiting out a rate limit. The Marker passes 0:
+// it holds every conversation itself when X says the user's limit is spent.
+func (c *Client) markRead(ctx context.Context, conversationID, seenUntilSequenceID string, maxRateLimitWait time.Duration) (*MarkReadResult, error) {
 	if err := ValidateConversationID(conversationID); err != nil {
 		return nil, err
 	}
@@ -124,7 +130,8 @@ func (c *Client) MarkConversationRead(ctx context.Context, conversationID, seenU
 			return res, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("markread: %w (after %s)", ctx.Err(), attemptsText(attempt))
+			// Keep what X said too: a 429 that arrived as the context ended still matters to the caller.
+			return nil, fmt.Errorf("markread: %w (after %s): %w", ctx.Err(), attemptsText(attempt), err)
 		}
 		var apiErr *APIError
 		if errors.As(err, &apiErr) {
@@ -132,7 +139,7 @@ func (c *Client) MarkConversationRead(ctx context.Context, conversationID, seenU
 		} else {
 			err = fmt.Errorf("markread: after %s: %w", attemptsText(attempt), err)
 		}
-		wait, ok := c.retryWait(ctx, attempt, err, apiErr)
+		wait, ok := c.retryWait(ctx, attempt, maxRateLimitWait, err, apiErr)
 		if !ok {
 			return nil, err
 		}
@@ -299,7 +306,7 @@ func redactToken(body []byte, authorization string) []byte {
 }
 
 // retryWait decides whether a failed attempt is retried, and after how long.
-func (c *Client) retryWait(ctx context.Context, attempt int, err error, apiErr *APIError) (time.Duration, bool) {
+func (c *Client) retryWait(ctx context.Context, attempt int, maxRateLimitWait time.Duration, err error, apiErr *APIError) (time.Duration, bool) {
 	if attempt > c.maxRetries {
 		return 0, false
 	}
@@ -314,7 +321,7 @@ func (c *Client) retryWait(ctx context.Context, attempt int, err error, apiErr *
 			if at := apiErr.RetryAt(); at.After(time.Now()) {
 				// X named the moment: wait for it if the caller allows, else hand the error back at once.
 				wait := time.Until(at)
-				if wait > c.maxRateLimitWait || !fitsDeadline(ctx, wait) {
+				if wait > maxRateLimitWait || !fitsDeadline(ctx, wait) {
 					return 0, false
 				}
 				return wait, true

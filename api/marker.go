@@ -388,7 +388,8 @@ func (m *Marker) startDue() time.Time {
 
 // send sends one conversation's mark and settles the entry with the outcome.
 func (m *Marker) send(e *markEntry, seq string) {
-	_, err := m.client.MarkConversationRead(m.ctx, e.id, seq)
+	// The Marker waits out a 429 for all conversations at once (hold), so the Client must not wait alone.
+	_, err := m.client.markRead(m.ctx, e.id, seq, 0)
 
 	m.mu.Lock()
 	delete(m.inFlight, e)
