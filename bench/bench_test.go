@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -95,10 +96,10 @@ func generated(ctx context.Context, c *gen.ClientWithResponses) error {
 	return nil
 }
 
-func newGenerated(b *testing.B, base string) *gen.ClientWithResponses {
+func newGenerated(b *testing.B, base string, hc *http.Client) *gen.ClientWithResponses {
 	b.Helper()
 	ts := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})
-	c, err := gen.NewClientWithResponses(base, gen.WithHTTPClient(newHTTPClient()),
+	c, err := gen.NewClientWithResponses(base, gen.WithHTTPClient(hc),
 		gen.WithRequestEditorFn(api.AuthEditor(ts)),
 		gen.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
 			r.Header.Set("User-Agent", "markread-go/"+api.Version)
@@ -110,9 +111,9 @@ func newGenerated(b *testing.B, base string) *gen.ClientWithResponses {
 	return c
 }
 
-func newClient(b *testing.B, base string, auth api.Option) *api.Client {
+func newClient(b *testing.B, base string, hc *http.Client, auth api.Option) *api.Client {
 	b.Helper()
-	c, err := api.NewClient(api.WithBaseURL(base), auth, api.WithHTTPClient(newHTTPClient()))
+	c, err := api.NewClient(api.WithBaseURL(base), auth, api.WithHTTPClient(hc))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -130,28 +131,38 @@ func BenchmarkMarkRead(b *testing.B) {
 	ctx := context.Background()
 	contenders := []struct {
 		name string
-		call func(b *testing.B) func() error
+		call func(b *testing.B, hc *http.Client) func() error
 	}{
-		{"floor-nethttp", func(b *testing.B) func() error {
-			hc := newHTTPClient()
+		{"floor-nethttp", func(b *testing.B, hc *http.Client) func() error {
 			return func() error { return floor(ctx, hc, srv.URL) }
 		}},
-		{"generated", func(b *testing.B) func() error {
-			c := newGenerated(b, srv.URL)
+		{"generated", func(b *testing.B, hc *http.Client) func() error {
+			c := newGenerated(b, srv.URL, hc)
 			return func() error { return generated(ctx, c) }
 		}},
-		{"api-static-token", func(b *testing.B) func() error {
-			c := newClient(b, srv.URL, api.WithToken(token))
+		{"api-static-token", func(b *testing.B, hc *http.Client) func() error {
+			c := newClient(b, srv.URL, hc, api.WithToken(token))
 			return func() error { _, err := c.MarkConversationRead(ctx, conversationID, sequenceID); return err }
 		}},
-		{"api-token-source", func(b *testing.B) func() error {
-			c := newClient(b, srv.URL, api.WithTokenSource(refreshingSource()))
+		{"api-token-source", func(b *testing.B, hc *http.Client) func() error {
+			c := newClient(b, srv.URL, hc, api.WithTokenSource(refreshingSource()))
 			return func() error { _, err := c.MarkConversationRead(ctx, conversationID, sequenceID); return err }
 		}},
 	}
+	// Each sub-benchmark starts from the same state: its own transport, no connection left open by the
+	// one before (idle connections and their buffers would otherwise tax whoever runs later), a fresh GC.
+	fresh := func(b *testing.B) *http.Client {
+		hc := newHTTPClient()
+		b.Cleanup(func() {
+			hc.CloseIdleConnections()
+			srv.CloseClientConnections()
+		})
+		runtime.GC()
+		return hc
+	}
 	for _, ct := range contenders {
 		b.Run(ct.name, func(b *testing.B) {
-			call := ct.call(b)
+			call := ct.call(b, fresh(b))
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := call(); err != nil {
@@ -159,8 +170,10 @@ func BenchmarkMarkRead(b *testing.B) {
 				}
 			}
 		})
+	}
+	for _, ct := range contenders {
 		b.Run(ct.name+"-parallel", func(b *testing.B) {
-			call := ct.call(b)
+			call := ct.call(b, fresh(b))
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
