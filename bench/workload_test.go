@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/xchat-go/markread/api"
+	"github.com/xchat-go/markread/api/apitest"
+)
+
+// The bot workload: bursts of 100 marks with increasing sequence IDs, each burst on one of 1 000
+// conversations, from 8 goroutines, pausing now and then as messages arrive.
+const (
+	workloadMarks         = 100_000
+	workloadBurst         = 100
+	workloadConversations = 1_000
+	workloadWorkers       = 8
+)
+
+func replayBotWorkload(mark func(conv, seq string) error) error {
+	var next [workloadConversations]atomic.Int64
+	bursts := make(chan int)
+	errs := make(chan error, workloadWorkers)
+	var wg sync.WaitGroup
+	for range workloadWorkers {
+		wg.Go(func() {
+			for b := range bursts {
+				i := (b * 7919) % workloadConversations // spread bursts over the conversations
+				conv := "g" + strconv.Itoa(1_000_000+i)
+				for range workloadBurst {
+					if err := mark(conv, strconv.FormatInt(next[i].Add(1), 10)); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if b%20 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		})
+	}
+	for b := range workloadMarks / workloadBurst {
+		bursts <- b
+	}
+	close(bursts)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// newWorkloadServer is the fake X with a rate limit the workload cannot reach: the figures are about how
+// many requests each way needs, not about waiting for a reset.
+func newWorkloadServer(tb testing.TB) (*apitest.Server, *api.Client) {
+	tb.Helper()
+	srv := apitest.NewServer(apitest.WithRateLimit(1<<30, time.Hour))
+	tb.Cleanup(srv.Close)
+	c, err := api.NewClient(api.WithBaseURL(srv.URL), api.WithToken(apitest.DefaultToken))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv, c
+}
+
+// checkEveryConversationRead fails unless X holds every conversation read up to its last mark.
+func checkEveryConversationRead(tb testing.TB, srv *apitest.Server) {
+	tb.Helper()
+	last := strconv.Itoa(workloadMarks / workloadConversations)
+	for i := range workloadConversations {
+		conv := "g" + strconv.Itoa(1_000_000+i)
+		if seq, _ := srv.ReadState(apitest.DefaultToken, conv); seq != last {
+			tb.Fatalf("%s is read up to %q, want its last mark %s", conv, seq, last)
+		}
+	}
+}
+
+// workloadWithMarker replays the workload through a Marker with its defaults and returns the requests sent.
+func workloadWithMarker(tb testing.TB, srv *apitest.Server, c *api.Client) int {
+	before := srv.Requests()
+	m := api.NewMarker(c)
+	if err := replayBotWorkload(m.Mark); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := m.Close(ctx); err != nil {
+		tb.Fatalf("Close: %v", err)
+	}
+	checkEveryConversationRead(tb, srv)
+	return srv.Requests() - before
+}
+
+// workloadWithout replays the workload with one MarkConversationRead per mark and returns the requests sent.
+func workloadWithout(tb testing.TB, srv *apitest.Server, c *api.Client) int {
+	before := srv.Requests()
+	if err := replayBotWorkload(func(conv, seq string) error {
+		_, err := c.MarkConversationRead(context.Background(), conv, seq)
+		return err
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	checkEveryConversationRead(tb, srv)
+	return srv.Requests() - before
+}
+
+// TestMarkerWorkloadSendsFarFewerRequests replays the workload against the fake X both ways. Sending the
+// 100 000 requests of the way without a Marker takes a while under -race, so -short counts them as
+// the number of marks (one request per call that succeeds at once, as every call here does).
+func TestMarkerWorkloadSendsFarFewerRequests(t *testing.T) {
+	srv, c := newWorkloadServer(t)
+	with := workloadWithMarker(t, srv, c)
+	without := workloadMarks
+	if !testing.Short() {
+		srv, c = newWorkloadServer(t)
+		without = workloadWithout(t, srv, c)
+	}
+	t.Logf("%d marks over %d conversations: %d requests without the Marker, %d with it (%.0fx fewer)",
+		workloadMarks, workloadConversations, without, with, float64(without)/float64(with))
+	if with*20 > without {
+		t.Errorf("the Marker sent %d requests for %d without it: want at least 20x fewer", with, without)
+	}
+}
+
+// BenchmarkMarkerWorkload reports the requests the bot workload costs with a Marker and without one.
+func BenchmarkMarkerWorkload(b *testing.B) {
+	for _, bench := range []struct {
+		name string
+		run  func(testing.TB, *apitest.Server, *api.Client) int
+	}{{"with", workloadWithMarker}, {"without", workloadWithout}} {
+		b.Run(bench.name, func(b *testing.B) {
+			requests := 0
+			for b.Loop() {
+				srv, c := newWorkloadServer(b)
+				requests += bench.run(b, srv, c)
+			}
+			b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+			b.ReportMetric(workloadMarks, "marks/op")
+		})
+	}
+}
