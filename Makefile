@@ -2,7 +2,7 @@
 GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
-BENCHCOUNT  ?= 6
+BENCHCOUNT  ?= 10
 SHELL       := bash
 
 .DEFAULT_GOAL := help
@@ -31,7 +31,7 @@ check-generated: generate ## fail if regenerating changes anything, new untracke
 	if [ -n "$$status" ]; then echo "gen/ is not what go generate produces:"; echo "$$status"; git diff --stat; exit 1; fi
 
 bench: ## run the benchmarks side by side and check them against the targets (see BENCHMARKS.md)
-	set -o pipefail; $(GO) test -run='^$$' -bench='^Benchmark(MarkRead|ValidateConversationID)$$' -benchmem \
+	set -o pipefail; $(GO) test -run='^$$' -bench='^Benchmark(MarkRead|ClientCPU|ValidateConversationID)$$' -benchmem \
 		-count=$(BENCHCOUNT) ./bench/ | tee bench.out
 	$(GO) run ./bench/report < bench.out
 	$(GO) test -run='^$$' -bench='^BenchmarkMarkerWorkload$$' -benchmem -count=1 ./bench/
