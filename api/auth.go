@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 
 	"golang.org/x/oauth2"
 
@@ -20,6 +21,9 @@ var ErrNoToken = errors.New("markread: no OAuth 2.0 access token")
 //
 // A token-source failure is returned wrapped (with ErrNoToken) and the request is not sent.
 func AuthEditor(ts oauth2.TokenSource) gen.RequestEditorFn {
+	// The header value of the last token seen: a source hands out the same token for hours, so most
+	// requests reuse it instead of building it again. Requests only read it; redirects copy headers.
+	var last atomic.Pointer[authHeader]
 	return func(_ context.Context, req *http.Request) error {
 		if ts == nil {
 			return fmt.Errorf("%w: nil token source", ErrNoToken)
@@ -35,10 +39,24 @@ func AuthEditor(ts oauth2.TokenSource) gen.RequestEditorFn {
 			// net/http would refuse the header on every attempt; say why, without showing the token.
 			return fmt.Errorf("%w: the access token contains white space or control characters", ErrNoToken)
 		}
-		tok.SetAuthHeader(req)
+		h := last.Load()
+		if h == nil || h.token != tok.AccessToken || h.tokenType != tok.TokenType {
+			h = &authHeader{token: tok.AccessToken, tokenType: tok.TokenType, value: []string{tok.Type() + " " + tok.AccessToken}}
+			last.Store(h)
+		}
+		req.Header["Authorization"] = h.value
 		return nil
 	}
 }
+
+// authHeader is an Authorization header value and the token it was built from.
+type authHeader struct {
+	token, tokenType string
+	value            []string
+}
+
+// GoString keeps %#v of an authHeader from printing the token.
+func (authHeader) GoString() string { return "api.authHeader{[REDACTED]}" }
 
 // validTokenChars reports whether token is made of visible ASCII, as OAuth 2.0 bearer tokens are
 // (RFC 6750 allows fewer still). It catches the trailing newline of a token read from a file.

@@ -185,7 +185,6 @@ var canonicalSuccess = []byte(`{"data":{"success":true}}`)
 // on the status code first: the content type X sends does not always match its definition.
 // authorization is the request's header, scrubbed from anything that could reach an error message.
 func (c *Client) readResponse(resp *http.Response, authorization string) (*MarkReadResult, error) {
-	received := time.Now()
 	body, err := readBody(resp.Body, resp.ContentLength, c.maxResponseBytes)
 	if err != nil {
 		if errors.Is(err, ErrResponseTooLarge) {
@@ -213,12 +212,13 @@ func (c *Client) readResponse(resp *http.Response, authorization string) (*MarkR
 			if payload.Data != nil && payload.Data.Success {
 				return &MarkReadResult{Success: true, Problems: payload.Errors, RateLimit: rl}, nil
 			}
-			return nil, &APIError{StatusCode: resp.StatusCode, Problems: payload.Errors, RateLimit: rl, received: received}
+			return nil, &APIError{StatusCode: resp.StatusCode, Problems: payload.Errors, RateLimit: rl, received: time.Now()}
 		}
-		return nil, &APIError{StatusCode: resp.StatusCode, Body: excerpt(body), RateLimit: rl, received: received}
+		return nil, &APIError{StatusCode: resp.StatusCode, Body: excerpt(body), RateLimit: rl, received: time.Now()}
 	}
 
 	body = redactToken(body, authorization)
+	received := time.Now() // the origin of Retry-After; read only on this path, to keep success cheap
 	apiErr := &APIError{
 		StatusCode: resp.StatusCode,
 		RateLimit:  rl,
