@@ -11,6 +11,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -147,7 +149,7 @@ func (c *Client) markRead(ctx context.Context, conversationID, seenUntilSequence
 			c.logRetry(ctx, attempt, wait, err, apiErr)
 		}
 		if ctxErr := sleep(ctx, wait); ctxErr != nil {
-			return nil, fmt.Errorf("markread: %w while waiting to retry; last error: %v", ctxErr, err)
+			return nil, fmt.Errorf("markread: %w while waiting to retry; last error: %w", ctxErr, err)
 		}
 	}
 }
@@ -171,11 +173,16 @@ func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkC
 	}
 	req.Header["User-Agent"] = c.userAgentHeader // shared and never written to: saves an allocation per call
 
+	authorization := req.Header.Get("Authorization")
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, redactError(err, authorization)
 	}
-	return c.readResponse(resp, req.Header.Get("Authorization"))
+	res, err := c.readResponse(resp, authorization)
+	if err != nil {
+		return nil, redactError(err, authorization)
+	}
+	return res, nil
 }
 
 // canonicalSuccess is the body X sends for a plain success.
@@ -198,23 +205,21 @@ func (c *Client) readResponse(resp *http.Response, authorization string) (*MarkR
 		if bytes.Equal(body, canonicalSuccess) {
 			return &MarkReadResult{Success: true, RateLimit: rl}, nil // X's usual answer, without a decode
 		}
+		// A partial success or a failure: the problems' text may be shown, so scrub it first. data and
+		// errors are decoded apart, so that a malformed errors member cannot hide X's confirmation.
+		body = redactToken(body, authorization)
 		var payload struct {
 			Data   *gen.MarkChatConversationReadResponseData `json:"data"`
-			Errors []Problem                                 `json:"errors"`
+			Errors json.RawMessage                           `json:"errors"`
 		}
-		if json.Unmarshal(body, &payload) == nil && payload.Data != nil && payload.Data.Success && len(payload.Errors) == 0 {
-			return &MarkReadResult{Success: true, RateLimit: rl}, nil
+		if json.Unmarshal(body, &payload) != nil {
+			return nil, &APIError{StatusCode: resp.StatusCode, Body: excerpt(body), RateLimit: rl, received: time.Now()}
 		}
-		// A partial success or a failure: the problems' text may be shown, so scrub it first.
-		body = redactToken(body, authorization)
-		payload.Data, payload.Errors = nil, nil
-		if json.Unmarshal(body, &payload) == nil {
-			if payload.Data != nil && payload.Data.Success {
-				return &MarkReadResult{Success: true, Problems: payload.Errors, RateLimit: rl}, nil
-			}
-			return nil, &APIError{StatusCode: resp.StatusCode, Problems: payload.Errors, RateLimit: rl, received: time.Now()}
+		problems := decodeProblemList(payload.Errors)
+		if payload.Data != nil && payload.Data.Success {
+			return &MarkReadResult{Success: true, Problems: problems, RateLimit: rl}, nil
 		}
-		return nil, &APIError{StatusCode: resp.StatusCode, Body: excerpt(body), RateLimit: rl, received: time.Now()}
+		return nil, &APIError{StatusCode: resp.StatusCode, Problems: problems, RateLimit: rl, received: time.Now()}
 	}
 
 	body = redactToken(body, authorization)
@@ -283,12 +288,30 @@ func decodeProblems(body []byte) ([]Problem, bool) {
 		problems = append(problems, top)
 	}
 	if hasList {
-		var entries []Problem
-		if json.Unmarshal(list, &entries) == nil {
-			problems = append(problems, entries...)
-		}
+		problems = append(problems, decodeProblemList(list)...)
 	}
 	return problems, len(problems) > 0
+}
+
+// decodeProblemList decodes an "errors" member leniently: an entry that is not a problem object, or a
+// member that is not a list, becomes a Problem whose Detail quotes it, so that nothing X said is dropped.
+func decodeProblemList(raw json.RawMessage) []Problem {
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	var entries []json.RawMessage
+	if json.Unmarshal(raw, &entries) != nil {
+		return []Problem{{Detail: "undecodable errors member: " + excerpt(raw)}}
+	}
+	problems := make([]Problem, 0, len(entries))
+	for _, entry := range entries {
+		var p Problem
+		if json.Unmarshal(entry, &p) != nil {
+			p = Problem{Detail: "undecodable error entry: " + excerpt(entry)}
+		}
+		problems = append(problems, p)
+	}
+	return problems
 }
 
 // redactToken removes the bearer token from a body before any of it can reach an error message, in case a
@@ -302,7 +325,40 @@ func redactToken(body []byte, authorization string) []byte {
 	if !bytes.Contains(body, token) {
 		return body
 	}
-	return bytes.ReplaceAll(body, token, []byte("[REDACTED]"))
+	return bytes.ReplaceAll(body, token, []byte(redacted))
+}
+
+// redactedError carries an error whose text held the access token, with the token replaced. A hostile
+// server can put the token anywhere it likes: in a status line that net/http quotes in its error, or
+// JSON-escaped in a problem's text, past the raw-body scrub.
+type redactedError struct {
+	err  error
+	text string
+}
+
+func (e *redactedError) Error() string    { return e.text }
+func (e *redactedError) GoString() string { return strconv.Quote(e.text) }
+func (e *redactedError) Unwrap() error    { return e.err }
+
+// redactError hides the bearer token from err's text. For an *APIError it scrubs the decoded problems
+// in place, so that errors.As still finds it.
+func redactError(err error, authorization string) error {
+	const prefix = "Bearer "
+	if len(authorization) <= len(prefix) {
+		return err
+	}
+	token := authorization[len(prefix):]
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		for i := range apiErr.Problems {
+			apiErr.Problems[i].redact(token)
+		}
+		apiErr.Body = strings.ReplaceAll(apiErr.Body, token, redacted)
+	}
+	if text := err.Error(); strings.Contains(text, token) {
+		return &redactedError{err: err, text: strings.ReplaceAll(text, token, redacted)}
+	}
+	return err
 }
 
 // retryWait decides whether a failed attempt is retried, and after how long.
@@ -325,6 +381,9 @@ func (c *Client) retryWait(ctx context.Context, attempt int, maxRateLimitWait ti
 					return 0, false
 				}
 				return wait, true
+			}
+			if maxRateLimitWait == 0 {
+				return 0, false // the caller waits out rate limits itself
 			}
 			// No usable reset (absent, garbage, or already past by our clock): back off instead.
 		case apiErr.StatusCode >= 500:

@@ -47,7 +47,11 @@ func parseBaseURL(rawURL string) (string, error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		// url.Error quotes the input, which has no secret: user info is refused below, not echoed.
+		// Not the url.Error itself: it quotes the input, which may carry a password.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
 		return "", fmt.Errorf("invalid base URL: %w", err)
 	}
 	switch {
@@ -67,7 +71,9 @@ func parseBaseURL(rawURL string) (string, error) {
 	// The generated request builder resolves "./2/chat/…" against the base, which keeps the prefix only
 	// when the base ends in a slash.
 	u.Path = strings.TrimRight(u.Path, "/") + "/"
-	u.RawPath = ""
+	if u.RawPath != "" { // keep escapes such as %2F as given
+		u.RawPath = strings.TrimRight(u.RawPath, "/") + "/"
+	}
 	return u.String(), nil
 }
 
