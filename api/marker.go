@@ -47,9 +47,8 @@ const (
 // X limits this endpoint per user, that is per access token and so per Client. When a send gets a 429,
 // the Marker holds every conversation, not just that one, until the reset time X names (or, without one,
 // for a backoff from 1s doubling up to 1 minute), keeping the mark and merging newer ones into it. A 429 is
-// therefore never reported as a failure. The Client may itself wait out a near reset before the Marker
-// sees the 429 (see WithMaxRateLimitWait); a Client made WithMaxRateLimitWait(0) leaves all of the waiting
-// to the Marker.
+// therefore never reported as a failure. The Marker's sends do not wait out a 429 inside the Client,
+// whatever its WithMaxRateLimitWait: one hold covers every conversation instead.
 //
 // Any other failure has already been retried by the Client (transport errors, 5xx). It is reported to the
 // handler set with WithMarkErrorHandler and returned by the next Flush or Close, and the mark is dropped:

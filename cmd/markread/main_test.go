@@ -5,6 +5,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -104,4 +107,22 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// A 429 whose reset is already past (a skewed clock) must not be reported as "in -6s".
+func TestRateLimitWithAPastResetNamesNoNegativeWait(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("x-rate-limit-remaining", "0")
+		w.Header().Set("x-rate-limit-reset", strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`))
+	}))
+	defer srv.Close()
+	env := map[string]string{"X_ACCESS_TOKEN": "token-for-this-test", "X_API_BASE_URL": srv.URL}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"g1", "12"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	if code != exitRateLimited || strings.Contains(stderr.String(), "(in -") || !strings.Contains(stderr.String(), "no reset time") {
+		t.Errorf("exit %d, stderr %q; want exit 4 without a negative wait", code, stderr.String())
+	}
 }

@@ -175,7 +175,7 @@ func (o outcome) failure(err error, timeout time.Duration) outcome {
 		o.ExitCode = exitUsage
 	case errors.Is(err, api.ErrRateLimited):
 		o.ExitCode = exitRateLimited
-		if at := apiErr.RetryAt(); !at.IsZero() {
+		if at := apiErr.RetryAt(); at.After(time.Now()) { // a reset already past (clock skew) says nothing useful
 			o.RateLimitReset = at.UTC().Format(time.RFC3339)
 			o.Error = fmt.Sprintf("rate limited by X (HTTP 429); the limit resets at %s (in %s)",
 				o.RateLimitReset, time.Until(at).Round(time.Second))
