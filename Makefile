@@ -37,6 +37,6 @@ bench: ## run the benchmarks side by side and check them against the targets (se
 	$(GO) test -run='^$$' -bench='^BenchmarkMarkerWorkload$$' -benchmem -count=1 ./bench/
 
 fuzz: ## run each fuzz target for $(FUZZTIME)
-	$(GO) test -run='^$$' -fuzz='^FuzzValidateConversationID$$' -fuzztime=$(FUZZTIME) ./api
-	$(GO) test -run='^$$' -fuzz='^FuzzResponseHandling$$' -fuzztime=$(FUZZTIME) ./api
-	$(GO) test -run='^$$' -fuzz='^FuzzCompareSequenceIDs$$' -fuzztime=$(FUZZTIME) ./api/apitest
+	$(GO) test -run='^$$' -fuzz='^FuzzValidateConversationID$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./api
+	$(GO) test -run='^$$' -fuzz='^FuzzResponseHandling$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./api
+	$(GO) test -run='^$$' -fuzz='^FuzzCompareSequenceIDs$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./api/apitest
