@@ -27,6 +27,7 @@ type faultServer struct {
 	*httptest.Server
 	requests atomic.Int32
 	applied  atomic.Int32
+	lastAuth atomic.Value                                             // the last request's Authorization header
 	script   func(n int, w http.ResponseWriter, r *http.Request) bool // reports whether it answered
 }
 
@@ -35,6 +36,7 @@ func newFaultServer(t *testing.T, script func(n int, w http.ResponseWriter, r *h
 	fs := &faultServer{script: script}
 	fs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := int(fs.requests.Add(1))
+		fs.lastAuth.Store(r.Header.Get("Authorization"))
 		_, _ = io.Copy(io.Discard, r.Body)
 		if fs.script != nil && fs.script(n, w, r) {
 			return
@@ -77,6 +79,9 @@ type faultCase struct {
 	opts    []Option
 	timeout time.Duration
 	check   func(t *testing.T, fs *faultServer, res *MarkReadResult, err error)
+	// redirect sends every request with a 307 to a second server on another host name; the check then
+	// gets that server.
+	redirect bool
 }
 
 func wantSuccess(attempts int) func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
@@ -308,6 +313,9 @@ func faultCases() []faultCase {
 				if res != nil || !errors.Is(err, context.DeadlineExceeded) {
 					t.Fatalf("got %v, %v; want context.DeadlineExceeded", res, err)
 				}
+				if fs.applied.Load() != 0 {
+					t.Errorf("server applied %d marks, want none", fs.applied.Load())
+				}
 			},
 		},
 		{
@@ -344,6 +352,18 @@ func faultCases() []faultCase {
 			},
 		},
 		{
+			name: "cross-host redirect (307 to localhost)", asserts: "the mark lands once; no Authorization reaches the other host",
+			redirect: true,
+			check: func(t *testing.T, target *faultServer, res *MarkReadResult, err error) {
+				if err != nil || !res.Success || target.applied.Load() != 1 {
+					t.Fatalf("got %v, %v, target applied %d; want success applied once", res, err, target.applied.Load())
+				}
+				if got, _ := target.lastAuth.Load().(string); got != "" {
+					t.Error("the other host received an Authorization header")
+				}
+			},
+		},
+		{
 			name: "200 with success:false", asserts: "*APIError 200; not retried",
 			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
 				reply(200, "application/json", `{"data":{"success":false}}`)(w, r)
@@ -362,6 +382,16 @@ func TestFaultSuite(t *testing.T) {
 		t.Run(fc.name, func(t *testing.T) {
 			fs := newFaultServer(t, fc.script)
 			c := fs.client(t, fc.opts...)
+			checked := fs
+			if fc.redirect {
+				checked = newFaultServer(t, nil)
+				other, _ := url.Parse(checked.URL)
+				other.Host = "localhost:" + other.Port()
+				fs.script = func(n int, w http.ResponseWriter, r *http.Request) bool {
+					http.Redirect(w, r, other.String()+r.URL.Path, http.StatusTemporaryRedirect)
+					return true
+				}
+			}
 			ctx := context.Background()
 			if fc.timeout > 0 {
 				var cancel context.CancelFunc
@@ -369,7 +399,7 @@ func TestFaultSuite(t *testing.T) {
 				defer cancel()
 			}
 			res, err := c.MarkConversationRead(ctx, "1587411342381740032-783214", "1940387512345678901")
-			fc.check(t, fs, res, err)
+			fc.check(t, checked, res, err)
 			if err != nil && strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), testToken) {
 				t.Error("the error carries the access token")
 			}
@@ -377,7 +407,11 @@ func TestFaultSuite(t *testing.T) {
 			if err != nil {
 				outcome = outcomeName(err)
 			}
-			rows = append(rows, fmt.Sprintf("| %s | %d | %s | %s |", fc.name, fs.requests.Load(), outcome, fc.asserts))
+			requests := fs.requests.Load()
+			if checked != fs {
+				requests += checked.requests.Load()
+			}
+			rows = append(rows, fmt.Sprintf("| %s | %d | %s | %s |", fc.name, requests, outcome, fc.asserts))
 		})
 	}
 	t.Logf("fault suite:\n| case | requests | outcome | asserted |\n|---|---|---|---|\n%s", strings.Join(rows, "\n"))
