@@ -12,44 +12,52 @@ import (
 	"github.com/xchat-go/markread/api/apitest"
 )
 
-// The bot workload: bursts of 100 marks with increasing sequence IDs, each burst on one of 1 000
-// conversations, from 8 goroutines, pausing now and then as messages arrive.
+// The bot workload: 100 000 marks over 1 000 conversations, each conversation read in 4 bursts of 25
+// messages. A round brings one burst to every conversation, in a scattered order, from 8 goroutines; the
+// rounds are further apart than the Marker's delay, so that bursts of one conversation cannot merge and
+// each costs the Marker a request of its own (25 marks per request, not 100).
 const (
 	workloadMarks         = 100_000
-	workloadBurst         = 100
 	workloadConversations = 1_000
+	workloadRounds        = 4
+	workloadBurst         = workloadMarks / workloadConversations / workloadRounds
 	workloadWorkers       = 8
+	workloadRoundGap      = 3 * api.DefaultMarkDelay / 2
 )
 
 func replayBotWorkload(mark func(conv, seq string) error) error {
-	var next [workloadConversations]atomic.Int64
-	bursts := make(chan int)
-	errs := make(chan error, workloadWorkers)
-	var wg sync.WaitGroup
-	for range workloadWorkers {
-		wg.Go(func() {
-			for b := range bursts {
-				i := (b * 7919) % workloadConversations // spread bursts over the conversations
-				conv := "g" + strconv.Itoa(1_000_000+i)
-				for range workloadBurst {
-					if err := mark(conv, strconv.FormatInt(next[i].Add(1), 10)); err != nil {
-						errs <- err
-						return
+	var next [workloadConversations]int64 // each conversation's bursts come from one goroutine at a time
+	var failed atomic.Pointer[error]
+	for round := range workloadRounds {
+		if round > 0 {
+			time.Sleep(workloadRoundGap)
+		}
+		bursts := make(chan int)
+		var wg sync.WaitGroup
+		for range workloadWorkers {
+			wg.Go(func() {
+				for i := range bursts {
+					conv := "g" + strconv.Itoa(1_000_000+i)
+					for range workloadBurst {
+						next[i]++
+						if err := mark(conv, strconv.FormatInt(next[i], 10)); err != nil {
+							failed.CompareAndSwap(nil, &err)
+							break // keep draining bursts, so that the sender is never stuck
+						}
 					}
 				}
-				if b%20 == 0 {
-					time.Sleep(time.Millisecond)
-				}
-			}
-		})
+			})
+		}
+		for b := range workloadConversations {
+			bursts <- (b * 7919) % workloadConversations // scattered, each conversation once
+		}
+		close(bursts)
+		wg.Wait()
 	}
-	for b := range workloadMarks / workloadBurst {
-		bursts <- b
+	if err := failed.Load(); err != nil {
+		return *err
 	}
-	close(bursts)
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return nil
 }
 
 // newWorkloadServer is the fake X with a rate limit the workload cannot reach: the figures are about how
