@@ -33,8 +33,8 @@ check-generated: generate ## fail if regenerating changes anything, new untracke
 bench: ## run the benchmarks side by side and check them against the targets (see BENCHMARKS.md)
 	set -o pipefail; $(GO) test -run='^$$' -bench='^Benchmark(MarkRead|ClientCPU|ValidateConversationID)$$' -benchmem \
 		-count=$(BENCHCOUNT) ./bench/ | tee bench.out
-	$(GO) run ./bench/report < bench.out
 	$(GO) test -run='^$$' -bench='^BenchmarkMarkerWorkload$$' -benchmem -count=1 ./bench/
+	$(GO) run ./bench/report < bench.out
 
 fuzz: ## run each fuzz target for $(FUZZTIME)
 	$(GO) test -run='^$$' -fuzz='^FuzzValidateConversationID$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./api
