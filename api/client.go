@@ -131,15 +131,16 @@ func (c *Client) markRead(ctx context.Context, conversationID, seenUntilSequence
 			res.Attempts = attempt
 			return res, nil
 		}
+		var apiErr *APIError
+		if errors.As(err, &apiErr) {
+			apiErr.Attempts = attempt
+		}
 		if ctx.Err() != nil {
 			// Keep what X said too: a 429 that arrived as the context ended still matters to the caller.
 			return nil, fmt.Errorf("markread: %w (after %s): %w", ctx.Err(), attemptsText(attempt), err)
 		}
-		var apiErr *APIError
-		if errors.As(err, &apiErr) {
-			apiErr.Attempts = attempt
-		} else {
-			err = fmt.Errorf("markread: after %s: %w", attemptsText(attempt), err)
+		if apiErr == nil {
+			err = withAttempts(err, attempt)
 		}
 		wait, ok := c.retryWait(ctx, attempt, maxRateLimitWait, err, apiErr)
 		if !ok {
@@ -154,6 +155,15 @@ func (c *Client) markRead(ctx context.Context, conversationID, seenUntilSequence
 	}
 }
 
+// withAttempts adds the number of attempts to an error that is not an *APIError (whose message has it),
+// and this package's prefix where the error does not have it yet.
+func withAttempts(err error, attempts int) error {
+	if strings.HasPrefix(err.Error(), "markread: ") {
+		return fmt.Errorf("%w (after %s)", err, attemptsText(attempts))
+	}
+	return fmt.Errorf("markread: %w (after %s)", err, attemptsText(attempts))
+}
+
 // errNotRetryable marks failures that happen before anything is sent, or that a retry cannot mend.
 type errNotRetryable struct{ err error }
 
@@ -165,7 +175,7 @@ func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkC
 	// The generated builder spells the path and encodes the body, so regenerating changes what is sent.
 	req, err := gen.NewMarkChatConversationReadRequest(c.baseURL, conversationID, body)
 	if err != nil {
-		return nil, errNotRetryable{fmt.Errorf("markread: building the request: %w", err)}
+		return nil, errNotRetryable{fmt.Errorf("building the request: %w", err)}
 	}
 	req = req.WithContext(ctx)
 	if err := c.authorize(ctx, req); err != nil {
@@ -195,9 +205,9 @@ func (c *Client) readResponse(resp *http.Response, authorization string) (*MarkR
 	body, err := readBody(resp.Body, resp.ContentLength, c.maxResponseBytes)
 	if err != nil {
 		if errors.Is(err, ErrResponseTooLarge) {
-			return nil, errNotRetryable{fmt.Errorf("markread: HTTP %d: %w", resp.StatusCode, err)}
+			return nil, errNotRetryable{fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)}
 		}
-		return nil, fmt.Errorf("markread: HTTP %d: reading the response: %w", resp.StatusCode, err)
+		return nil, fmt.Errorf("HTTP %d: reading the response: %w", resp.StatusCode, err)
 	}
 	rl := parseRateLimit(resp.Header)
 

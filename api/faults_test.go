@@ -403,6 +403,9 @@ func TestFaultSuite(t *testing.T) {
 			if err != nil && strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), testToken) {
 				t.Error("the error carries the access token")
 			}
+			if err != nil && strings.Count(err.Error(), "markread:") != 1 {
+				t.Errorf("error %q: want one markread: prefix, at the start", err)
+			}
 			outcome := "success"
 			if err != nil {
 				outcome = outcomeName(err)
