@@ -183,14 +183,15 @@ func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkC
 	}
 	req.Header["User-Agent"] = c.userAgentHeader // shared and never written to: saves an allocation per call
 
-	authorization := req.Header.Get("Authorization")
+	// The credential itself, whatever its type ("Bearer <token>"): what must never be shown.
+	_, token, _ := strings.Cut(req.Header.Get("Authorization"), " ")
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
-		return nil, redactError(err, authorization)
+		return nil, redactError(err, token)
 	}
-	res, err := c.readResponse(resp, authorization)
+	res, err := c.readResponse(resp, token)
 	if err != nil {
-		return nil, redactError(err, authorization)
+		return nil, redactError(err, token)
 	}
 	return res, nil
 }
@@ -200,8 +201,8 @@ var canonicalSuccess = []byte(`{"data":{"success":true}}`)
 
 // readResponse reads and closes resp's body and turns the response into a result or an error, branching
 // on the status code first: the content type X sends does not always match its definition.
-// authorization is the request's header, scrubbed from anything that could reach an error message.
-func (c *Client) readResponse(resp *http.Response, authorization string) (*MarkReadResult, error) {
+// token is the request's credential, scrubbed from anything that could reach an error message.
+func (c *Client) readResponse(resp *http.Response, token string) (*MarkReadResult, error) {
 	body, err := readBody(resp.Body, resp.ContentLength, c.maxResponseBytes)
 	if err != nil {
 		if errors.Is(err, ErrResponseTooLarge) {
@@ -217,7 +218,7 @@ func (c *Client) readResponse(resp *http.Response, authorization string) (*MarkR
 		}
 		// A partial success or a failure: the problems' text may be shown, so scrub it first. data and
 		// errors are decoded apart, so that a malformed errors member cannot hide X's confirmation.
-		body = redactToken(body, authorization)
+		body = redactToken(body, token)
 		var payload struct {
 			Data   *gen.MarkChatConversationReadResponseData `json:"data"`
 			Errors json.RawMessage                           `json:"errors"`
@@ -232,7 +233,7 @@ func (c *Client) readResponse(resp *http.Response, authorization string) (*MarkR
 		return nil, &APIError{StatusCode: resp.StatusCode, Problems: problems, RateLimit: rl, received: time.Now()}
 	}
 
-	body = redactToken(body, authorization)
+	body = redactToken(body, token)
 	received := time.Now() // the origin of Retry-After; read only on this path, to keep success cheap
 	apiErr := &APIError{
 		StatusCode: resp.StatusCode,
@@ -326,16 +327,11 @@ func decodeProblemList(raw json.RawMessage) []Problem {
 
 // redactToken removes the bearer token from a body before any of it can reach an error message, in case a
 // broken or hostile server echoes the request's headers.
-func redactToken(body []byte, authorization string) []byte {
-	const prefix = "Bearer "
-	if len(authorization) <= len(prefix) {
+func redactToken(body []byte, token string) []byte {
+	if token == "" || !bytes.Contains(body, []byte(token)) {
 		return body
 	}
-	token := []byte(authorization[len(prefix):])
-	if !bytes.Contains(body, token) {
-		return body
-	}
-	return bytes.ReplaceAll(body, token, []byte(redacted))
+	return bytes.ReplaceAll(body, []byte(token), []byte(redacted))
 }
 
 // redactedError carries an error whose text held the access token, with the token replaced. A hostile
@@ -352,12 +348,10 @@ func (e *redactedError) Unwrap() error    { return e.err }
 
 // redactError hides the bearer token from err's text. For an *APIError it scrubs the decoded problems
 // in place, so that errors.As still finds it.
-func redactError(err error, authorization string) error {
-	const prefix = "Bearer "
-	if len(authorization) <= len(prefix) {
+func redactError(err error, token string) error {
+	if token == "" {
 		return err
 	}
-	token := authorization[len(prefix):]
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
 		for i := range apiErr.Problems {

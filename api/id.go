@@ -77,9 +77,11 @@ func conversationIDProblem(id string) string {
 
 // digitRun reports whether s is 1 to 19 ASCII digits.
 func digitRun(s string) bool {
-	if len(s) == 0 || len(s) > maxIDDigits {
-		return false
-	}
+	return len(s) > 0 && len(s) <= maxIDDigits && allDigits(s)
+}
+
+// allDigits reports whether every byte of s is an ASCII digit ("" included).
+func allDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
 			return false

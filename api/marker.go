@@ -497,11 +497,9 @@ func validateMarkSequenceID(seq string) error {
 	if err := validateSequenceID(seq); err != nil {
 		return err
 	}
-	for i := 0; i < len(seq); i++ {
-		if seq[i] < '0' || seq[i] > '9' {
-			return fmt.Errorf("%w %s: the Marker orders sequence IDs, so it takes decimal ASCII digits only",
-				ErrInvalidSequenceID, quoteInput(seq))
-		}
+	if !allDigits(seq) {
+		return fmt.Errorf("%w %s: the Marker orders sequence IDs, so it takes decimal ASCII digits only",
+			ErrInvalidSequenceID, quoteInput(seq))
 	}
 	return nil
 }
