@@ -112,12 +112,27 @@ func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String
 // comes back as an *APIError; a 429 also matches errors.Is(err, ErrRateLimited). When ctx ends, the error
 // matches errors.Is(err, ctx.Err()).
 func (c *Client) MarkConversationRead(ctx context.Context, conversationID, seenUntilSequenceID string) (*MarkReadResult, error) {
-	return c.markRead(ctx, conversationID, seenUntilSequenceID, c.maxRateLimitWait)
+	return c.markRead(ctx, conversationID, seenUntilSequenceID, callOptions{maxRateLimitWait: c.maxRateLimitWait})
 }
 
-// markRead is MarkConversationRead with its own bound on waiting out a rate limit. The Marker passes 0:
-// it holds every conversation itself when X says the user's limit is spent.
-func (c *Client) markRead(ctx context.Context, conversationID, seenUntilSequenceID string, maxRateLimitWait time.Duration) (*MarkReadResult, error) {
+// callOptions adjust one call for the Marker.
+type callOptions struct {
+	// maxRateLimitWait bounds waiting out a rate limit. The Marker passes 0: it holds every conversation
+	// itself when X says the user's limit is spent.
+	maxRateLimitWait time.Duration
+	// observe, when set, is told about every request the call sends, retries included, once its answer
+	// (or transport error) is in.
+	observe func(attemptOutcome)
+}
+
+// attemptOutcome is what one request of a call came to.
+type attemptOutcome struct {
+	status    int       // the HTTP status; 0 when no answer arrived
+	rateLimit RateLimit // what the answer's rate-limit headers said
+}
+
+func (c *Client) markRead(ctx context.Context, conversationID, seenUntilSequenceID string, call callOptions) (*MarkReadResult, error) {
+	maxRateLimitWait := call.maxRateLimitWait
 	if err := ValidateConversationID(conversationID); err != nil {
 		return nil, err
 	}
@@ -126,7 +141,7 @@ func (c *Client) markRead(ctx context.Context, conversationID, seenUntilSequence
 	}
 	body := gen.MarkChatConversationReadJSONRequestBody{SeenUntilSequenceID: seenUntilSequenceID}
 	for attempt := 1; ; attempt++ {
-		res, err := c.send(ctx, conversationID, body)
+		res, err := c.send(ctx, conversationID, body, call.observe)
 		if err == nil {
 			res.Attempts = attempt
 			return res, nil
@@ -171,7 +186,7 @@ func (e errNotRetryable) Error() string { return e.err.Error() }
 func (e errNotRetryable) Unwrap() error { return e.err }
 
 // send makes one request and turns the response into a result or an error.
-func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkChatConversationReadJSONRequestBody) (*MarkReadResult, error) {
+func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkChatConversationReadJSONRequestBody, observe func(attemptOutcome)) (*MarkReadResult, error) {
 	// The generated builder spells the path and encodes the body, so regenerating changes what is sent.
 	req, err := gen.NewMarkChatConversationReadRequest(c.baseURL, conversationID, body)
 	if err != nil {
@@ -187,7 +202,13 @@ func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkC
 	_, token, _ := strings.Cut(req.Header.Get("Authorization"), " ")
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
+		if observe != nil {
+			observe(attemptOutcome{})
+		}
 		return nil, redactError(err, token)
+	}
+	if observe != nil {
+		observe(attemptOutcome{status: resp.StatusCode, rateLimit: parseRateLimit(resp.Header)})
 	}
 	res, err := c.readResponse(resp, token)
 	if err != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -129,4 +130,14 @@ func excerpt(body []byte) string {
 		b.WriteString("…")
 	}
 	return b.String()
+}
+
+// prefixed adds the package's "markread: " prefix to err as it leaves the package, through an exported
+// function or method or a handler the caller set. It is the one place the prefix is added: errors made
+// inside the package, sentinels included, carry none, so that wrapping never doubles it.
+func prefixed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("markread: %w", err)
 }

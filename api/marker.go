@@ -388,7 +388,7 @@ func (m *Marker) startDue() time.Time {
 // send sends one conversation's mark and settles the entry with the outcome.
 func (m *Marker) send(e *markEntry, seq string) {
 	// The Marker waits out a 429 for all conversations at once (hold), so the Client must not wait alone.
-	_, err := m.client.markRead(m.ctx, e.id, seq, 0)
+	_, err := m.client.markRead(m.ctx, e.id, seq, callOptions{})
 
 	m.mu.Lock()
 	delete(m.inFlight, e)
