@@ -5,85 +5,84 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync/atomic"
 
 	"golang.org/x/oauth2"
 
 	"github.com/xchat-go/markread/gen"
 )
 
-// ErrNoToken is the errors.Is target when the token source fails or hands back no access token.
-var ErrNoToken = errors.New("markread: no OAuth 2.0 access token")
+// ErrNoToken is the errors.Is target when the token source fails or hands back no usable access token.
+var ErrNoToken = errors.New("no OAuth 2.0 access token")
 
-// AuthEditor returns a request editor that asks ts for a token on every request and sets the
-// Authorization header from it, so that a refreshing source keeps working. Use it with the generated client
-// directly: gen.NewClient(server, gen.WithRequestEditorFn(api.AuthEditor(ts))).
-//
-// A token-source failure is returned wrapped (with ErrNoToken) and the request is not sent.
-func AuthEditor(ts oauth2.TokenSource) gen.RequestEditorFn {
-	// The header value of the last token seen: a source hands out the same token for hours, so most
-	// requests reuse it instead of building it again. Requests only read it; redirects copy headers.
-	var last atomic.Pointer[authHeader]
-	return func(_ context.Context, req *http.Request) error {
-		if ts == nil {
-			return fmt.Errorf("%w: nil token source", ErrNoToken)
-		}
+// authorizer sets a request's credentials and returns the secrets the request now carries, so that
+// anything a server sends back can be scrubbed of them. The Client keeps it as a function value on
+// purpose: fmt prints a func as an address whatever the verb, so no %v, %s or %x of a Client (or of a
+// struct holding one, even in an unexported field) can reach the credentials it closes over.
+type authorizer func(req *http.Request) (secrets []string, err error)
+
+// bearer authorizes with OAuth 2.0 user access tokens from ts, asked on every request so that a
+// refreshing source keeps working.
+func bearer(ts oauth2.TokenSource) authorizer {
+	return func(req *http.Request) ([]string, error) {
 		tok, err := ts.Token()
 		if err != nil {
-			return fmt.Errorf("%w: token source: %w", ErrNoToken, err)
+			return nil, fmt.Errorf("%w: token source: %w", ErrNoToken, err)
 		}
 		if tok == nil || tok.AccessToken == "" {
-			return fmt.Errorf("%w: the token source returned an empty access token", ErrNoToken)
+			return nil, fmt.Errorf("%w: the token source returned an empty access token", ErrNoToken)
 		}
-		if !validTokenChars(tok.AccessToken) {
-			// net/http would refuse the header on every attempt; say why, without showing the token.
-			return fmt.Errorf("%w: the access token contains white space or control characters", ErrNoToken)
+		if !isBearerToken(tok.AccessToken) {
+			return nil, fmt.Errorf("%w: %s", ErrNoToken, badTokenText)
 		}
-		h := last.Load()
-		if h == nil || h.token != tok.AccessToken || h.tokenType != tok.TokenType {
-			h = &authHeader{token: tok.AccessToken, tokenType: tok.TokenType, value: []string{tok.Type() + " " + tok.AccessToken}}
-			last.Store(h)
-		}
-		req.Header["Authorization"] = h.value
-		return nil
+		// Always "Bearer": X's user tokens are bearer tokens, and a token type taken from the source
+		// (which may hold anything) must not decide what is sent or what is scrubbed.
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		return []string{tok.AccessToken}, nil
 	}
 }
 
-// authHeader is an Authorization header value and the token it was built from.
-type authHeader struct {
-	token, tokenType string
-	value            []string
-}
+// badTokenText says why a token is refused without showing it.
+const badTokenText = "the access token has characters a bearer token cannot have (RFC 6750 allows " +
+	"letters, digits and -._~+/, then = padding); check that it was copied whole, without quotes or a newline"
 
-// GoString keeps %#v of an authHeader from printing the token.
-func (authHeader) GoString() string { return "api.authHeader{[REDACTED]}" }
-
-// validTokenChars reports whether token is made of visible ASCII, as OAuth 2.0 bearer tokens are
-// (RFC 6750 allows fewer still). It catches the trailing newline of a token read from a file.
-func validTokenChars(token string) bool {
-	for i := 0; i < len(token); i++ {
-		if token[i] <= ' ' || token[i] >= 0x7f {
+// isBearerToken reports whether token has RFC 6750's b64token syntax: 1*( ALPHA / DIGIT / "-" / "." /
+// "_" / "~" / "+" / "/" ) *"=". Refusing anything else is what keeps the scrubbing of echoed tokens
+// simple: such a token reads the same in every escaped form net/http, strconv and encoding/json produce.
+func isBearerToken(token string) bool {
+	i := 0
+	for ; i < len(token); i++ {
+		c := token[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			break
+		}
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(token); i++ {
+		if token[i] != '=' {
 			return false
 		}
 	}
 	return true
 }
 
-// redirectPolicy wraps a client's redirect policy so that the token never reaches another origin: a
-// redirect to a different scheme, host or port arrives without Authorization. The standard library strips
-// it only when the host name changes, not the port or scheme.
-func redirectPolicy(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
-	return func(req *http.Request, via []*http.Request) error {
-		first := via[0].URL
-		if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
-			req.Header.Del("Authorization")
+// AuthEditor returns a request editor that asks ts for a token on every request and sets the
+// Authorization header from it, so that a refreshing source keeps working. Use it with the generated client
+// directly: gen.NewClient(server, gen.WithRequestEditorFn(api.AuthEditor(ts))).
+//
+// A token-source failure, or a token that is not an RFC 6750 bearer token, is returned wrapped with
+// ErrNoToken, and the request is not sent.
+func AuthEditor(ts oauth2.TokenSource) gen.RequestEditorFn {
+	if ts == nil {
+		return func(context.Context, *http.Request) error {
+			return prefixed(fmt.Errorf("%w: nil token source", ErrNoToken))
 		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
-		}
-		return nil
+	}
+	authorize := bearer(ts)
+	return func(_ context.Context, req *http.Request) error {
+		_, err := authorize(req)
+		return prefixed(err)
 	}
 }

@@ -12,35 +12,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/xchat-go/markread/api/apitest"
 )
 
 const (
 	testToken  = "test-access-token-0123456789"
 	basePrefix = "/prefix"
 )
-
-// setup starts a loopback server that serves handler under basePrefix, and a client pointed at it with
-// quick backoff, so that a request built with an absolute path misses the handler.
-func setup(t *testing.T, handler http.HandlerFunc, opts ...Option) *Client {
-	t.Helper()
-	mux := http.NewServeMux()
-	mux.Handle(basePrefix+"/", handler)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		t.Errorf("request outside the base URL's prefix: %s %s", r.Method, r.URL.Path)
-		http.Error(w, "outside prefix", http.StatusTeapot)
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	base := []Option{WithBaseURL(srv.URL + basePrefix), WithToken(testToken), WithBackoff(time.Millisecond, 4*time.Millisecond)}
-	c, err := NewClient(append(base, opts...)...)
-	if err != nil {
-		t.Fatalf("NewClient: %v", err)
-	}
-	return c
-}
 
 // reply answers with status, content type and body.
 func reply(status int, contentType, body string) http.HandlerFunc {
@@ -117,11 +100,19 @@ func TestUserAgentOption(t *testing.T) {
 	}
 }
 
-// countingSource hands out a new token on every call, as a refreshing source does.
-type countingSource struct{ n atomic.Int32 }
+// countingSource hands out a new token on every call, as a refreshing source does: tok-1, tok-2, …, or
+// with mod set, tok-1 to tok-<mod> in turn.
+type countingSource struct {
+	n   atomic.Int32
+	mod int32
+}
 
 func (s *countingSource) Token() (*oauth2.Token, error) {
-	return &oauth2.Token{AccessToken: "tok-" + strconv.Itoa(int(s.n.Add(1))), TokenType: "bearer"}, nil
+	n := s.n.Add(1)
+	if s.mod > 0 {
+		n = (n-1)%s.mod + 1
+	}
+	return &oauth2.Token{AccessToken: "tok-" + strconv.Itoa(int(n)), TokenType: "bearer"}, nil
 }
 
 func TestTokenSourceIsAskedOnEveryCall(t *testing.T) {
@@ -176,7 +167,7 @@ func TestTokenWithControlCharactersIsNotSentNorRetried(t *testing.T) {
 	var requests atomic.Int32
 	c := setup(t, func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }, WithTokenSource(badSource{}))
 	_, err := c.MarkConversationRead(context.Background(), "1", "2")
-	if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "control characters") {
+	if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "RFC 6750") || strings.Contains(err.Error(), "abc") {
 		t.Fatalf("err = %v, want ErrNoToken naming the bad characters", err)
 	}
 	if requests.Load() != 0 {
@@ -343,8 +334,9 @@ func TestRateLimitParsedOnSuccessWithDailyWindows(t *testing.T) {
 	if rl.Limit != 900 || rl.Remaining != 899 || rl.Reset.Unix() != 1900000000 {
 		t.Errorf("RateLimit = %+v", rl)
 	}
-	if rl.UserDaily == nil || rl.UserDaily.Limit != 1000 || rl.UserDaily.Reset.Unix() != 1900050000 || rl.AppDaily != nil {
-		t.Errorf("daily windows = %+v / %+v", rl.UserDaily, rl.AppDaily)
+	if rl.UserDailyLimit != 1000 || rl.UserDailyRemaining != 0 || rl.UserDailyReset.Unix() != 1900050000 ||
+		rl.AppDailyLimit != 0 || !rl.AppDailyReset.IsZero() {
+		t.Errorf("daily windows = %+v", rl)
 	}
 	if got := rl.resumeAt().Unix(); got != 1900050000 {
 		t.Errorf("resumeAt = %d, want the exhausted daily window's reset", got)
@@ -352,35 +344,39 @@ func TestRateLimitParsedOnSuccessWithDailyWindows(t *testing.T) {
 }
 
 func TestCancelledContext(t *testing.T) {
-	release := make(chan struct{})
-	c := setup(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
+	synctest.Test(t, func(t *testing.T) {
+		h := apitest.NewHandler(apitest.WithLatency(time.Hour))
+		c, err := NewClient(WithBaseURL("http://127.0.0.1"), WithToken(apitest.DefaultToken),
+			WithHTTPClient(&http.Client{Transport: h.Transport()}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(20*time.Millisecond, cancel)
+		_, err = c.MarkConversationRead(ctx, "1", "2")
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+
+		ctx, cancel2 := context.WithTimeout(context.Background(), 30*time.Millisecond)
+		defer cancel2()
+		_, err = c.MarkConversationRead(ctx, "1", "2")
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ctx.Err()) {
+			t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+		}
+		if n := len(h.Marks()); n != 0 {
+			t.Errorf("%d marks applied, want none", n)
 		}
 	})
-	defer close(release)
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	_, err := c.MarkConversationRead(ctx, "1", "2")
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-
-	ctx, cancel2 := context.WithTimeout(context.Background(), 30*time.Millisecond)
-	defer cancel2()
-	_, err = c.MarkConversationRead(ctx, "1", "2")
-	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ctx.Err()) {
-		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
-	}
 }
 
 func TestConcurrentUse(t *testing.T) {
-	var applied atomic.Int32
-	c := setup(t, func(w http.ResponseWriter, r *http.Request) {
-		applied.Add(1)
-		reply(200, "application/json", successBody)(w, r)
-	}, WithTokenSource(&countingSource{}))
+	srv := apitest.NewServer(apitest.WithTokens("tok-1", "tok-2", "tok-3"), apitest.WithRateLimit(1<<20, time.Hour))
+	defer srv.Close()
+	c, err := NewClient(WithBaseURL(srv.URL), WithTokenSource(&countingSource{mod: 3}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	var failures atomic.Int32
 	for g := range 16 {
@@ -393,8 +389,8 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if failures.Load() != 0 || applied.Load() != 16*20 {
-		t.Errorf("%d failures, %d applied; want 0 and %d", failures.Load(), applied.Load(), 16*20)
+	if failures.Load() != 0 || len(srv.Marks()) != 16*20 {
+		t.Errorf("%d failures, %d applied; want 0 and %d", failures.Load(), len(srv.Marks()), 16*20)
 	}
 }
 
@@ -406,8 +402,12 @@ func TestNewClientOptions(t *testing.T) {
 	}{
 		{"no credentials", nil, "WithToken or WithTokenSource"},
 		{"empty token", []Option{WithToken("")}, "WithToken"},
-		{"token with a newline", []Option{WithToken("abc\n")}, "WithToken: the access token contains white space"},
-		{"token with a space", []Option{WithToken("Bearer abc")}, "WithToken: the access token contains white space"},
+		{"token with a newline", []Option{WithToken("abc\n")}, "WithToken: the access token has characters"},
+		{"token with a space", []Option{WithToken("Bearer abc")}, "WithToken: the access token has characters"},
+		{"token with a quote", []Option{WithToken(`ab"c`)}, "WithToken: the access token has characters"},
+		{"token with a backslash", []Option{WithToken(`ab\c`)}, "WithToken: the access token has characters"},
+		{"token with padding inside", []Option{WithToken("ab=c")}, "WithToken: the access token has characters"},
+		{"token with padding", []Option{WithToken("a+b/c~d.e-f_g==")}, ""},
 		{"nil source", []Option{WithTokenSource(nil)}, "WithTokenSource"},
 		{"nil http client", []Option{WithToken("t"), WithHTTPClient(nil)}, "WithHTTPClient"},
 		{"negative retries", []Option{WithToken("t"), WithMaxRetries(-1)}, "WithMaxRetries"},

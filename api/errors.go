@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,42 +10,47 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/xchat-go/markread/internal/plural"
 )
 
-// ErrRateLimited is the errors.Is target for an *APIError with HTTP status 429. The error's RateLimit
-// (and RetryAt) say when X accepts calls again.
-var ErrRateLimited = errors.New("markread: rate limited")
+// ErrRateLimited is the errors.Is target for an *APIError with HTTP status 429. The error's RetryAt says
+// when X accepts calls again.
+var ErrRateLimited = errors.New("rate limited")
 
 // ErrResponseTooLarge is the errors.Is target for a response whose body is larger than the client's limit
 // (see WithMaxResponseBytes).
-var ErrResponseTooLarge = errors.New("markread: response body too large")
+var ErrResponseTooLarge = errors.New("response body too large")
 
 // APIError is X's answer when it did not mark the conversation read: any status but 200, or a 200 whose
 // data.success is not true. Use errors.As to get it and errors.Is(err, ErrRateLimited) to test for 429.
+//
+// Its text is one line: whatever the server sent is shown with control characters escaped. The fields
+// keep what was received as it was, scrubbed of the request's credentials.
 type APIError struct {
 	StatusCode int
 	// Problems are the errors X reported, in the order sent, whatever shape the body had.
 	Problems []Problem
 	// RateLimit is what the response's rate-limit headers said.
 	RateLimit RateLimit
-	// RetryAfter is the response's Retry-After header, or 0.
-	RetryAfter time.Duration
+	// RetryAfter is when the response's Retry-After header said to come back (its delay counted from
+	// the moment the answer arrived), or zero.
+	RetryAfter time.Time
 	// Body is a short, printable excerpt of a body that could not be decoded (a proxy's HTML page, say).
 	Body string
+	// Header is the response's header.
+	Header http.Header
 	// Attempts is how many requests the call made in all, this one included.
 	Attempts int
-
-	received time.Time // when the response arrived, the origin of RetryAfter
 }
 
-// RetryAt is the earliest moment X said it would accept the call again, from the rate-limit headers or
-// Retry-After; zero when the response named none.
+// RetryAt is the earliest moment the response said X would accept the call again: the latest of the
+// reset of each exhausted rate-limit window (or of the main window when none says it is exhausted, as X
+// answers 429 with remaining above 0 at times) and RetryAfter. It is zero when the response named none.
 func (e *APIError) RetryAt() time.Time {
 	at := e.RateLimit.resumeAt()
-	if e.RetryAfter > 0 {
-		if ra := e.received.Add(e.RetryAfter); ra.After(at) {
-			at = ra
-		}
+	if e.RetryAfter.After(at) {
+		at = e.RetryAfter
 	}
 	return at
 }
@@ -53,7 +59,7 @@ func (e *APIError) RetryAt() time.Time {
 // and the number of attempts.
 func (e *APIError) Error() string {
 	var b strings.Builder
-	b.WriteString("markread: HTTP ")
+	b.WriteString("HTTP ")
 	b.WriteString(strconv.Itoa(e.StatusCode))
 	if text := http.StatusText(e.StatusCode); text != "" {
 		b.WriteByte(' ')
@@ -64,7 +70,7 @@ func (e *APIError) Error() string {
 		b.WriteString(": X did not confirm the conversation as read")
 	case e.Body != "":
 		b.WriteString(": body: ")
-		b.WriteString(e.Body)
+		b.WriteString(oneLine(e.Body))
 	}
 	for i, p := range e.Problems {
 		if i == 0 {
@@ -95,16 +101,69 @@ func (e *APIError) Is(target error) bool {
 	return target == ErrRateLimited && e.StatusCode == http.StatusTooManyRequests
 }
 
-func attemptsText(n int) string {
-	if n == 1 {
-		return "1 attempt"
-	}
-	return strconv.Itoa(n) + " attempts"
+// attemptsError adds the number of attempts a call made to an error that does not say it itself.
+type attemptsError struct {
+	err      error
+	attempts int
 }
 
-// excerpt turns an undecodable body into a short, single-line, printable string that cannot forge log lines
-// or terminal output.
-func excerpt(body []byte) string {
+func (e *attemptsError) Error() string {
+	return e.err.Error() + " (after " + attemptsText(e.attempts) + ")"
+}
+func (e *attemptsError) Unwrap() error { return e.err }
+
+func attemptsText(n int) string { return plural.Count(n, "attempt") }
+
+// prefixed adds the package's "markread: " prefix to err as it leaves the package, through an exported
+// function or method or a handler the caller set. It is the one place the prefix is added: errors made
+// inside the package, sentinels included, carry none, so that wrapping never doubles it.
+func prefixed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("markread: %w", err)
+}
+
+// oneLine escapes what could break a line or forge terminal output in text a server sent: line breaks,
+// other control characters (ANSI escapes among them), invisible format characters such as bidi overrides,
+// and invalid UTF-8, the way strconv.Quote writes them (\n, \x1b, \u202e); everything else is kept.
+func oneLine(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsPrint(r) || r == ' ':
+			b.WriteString(s[i : i+size])
+		default:
+			quoted := strconv.QuoteRune(r) // e.g. '\n' or '\u202e'
+			b.WriteString(quoted[1 : len(quoted)-1])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// excerpt turns an undecodable body into a short, single-line, printable string that cannot forge log
+// lines or terminal output. A body that carries one of the request's secrets in a JSON-escaped form that
+// the literal scrub cannot see is withheld altogether.
+func excerpt(body []byte, scrub scrubber) string {
+	if len(scrub) > 0 && bytes.IndexByte(body, '\\') >= 0 {
+		if unescaped := unescapeJSON(body); string(scrub.bytes(unescaped)) != string(unescaped) {
+			return "[withheld: the body carried a credential]"
+		}
+	}
 	const keep = 200
 	var b strings.Builder
 	space := false
@@ -132,12 +191,39 @@ func excerpt(body []byte) string {
 	return b.String()
 }
 
-// prefixed adds the package's "markread: " prefix to err as it leaves the package, through an exported
-// function or method or a handler the caller set. It is the one place the prefix is added: errors made
-// inside the package, sentinels included, carry none, so that wrapping never doubles it.
-func prefixed(err error) error {
-	if err == nil {
-		return nil
+// unescapeJSON decodes the backslash escapes of JSON strings wherever they stand in b (\u0061, \/, \n…),
+// leaving everything else as it is.
+func unescapeJSON(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 == len(b) {
+			out = append(out, b[i])
+			continue
+		}
+		i++
+		switch c := b[i]; c {
+		case 'u':
+			if i+4 < len(b) {
+				if n, err := strconv.ParseUint(string(b[i+1:i+5]), 16, 32); err == nil {
+					out = utf8.AppendRune(out, rune(n))
+					i += 4
+					continue
+				}
+			}
+			out = append(out, '\\', c)
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		default: // \" \\ \/ and anything else: the character itself
+			out = append(out, c)
+		}
 	}
-	return fmt.Errorf("markread: %w", err)
+	return out
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,51 +13,86 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/xchat-go/markread/api/apitest"
 )
 
-// faultServer is a loopback X stand-in whose answers a test scripts one request at a time. It counts the
-// requests it saw and the marks it applied (only a 200 success applies one).
+// faultServer is the api tests' scripted X, for what apitest cannot play: hostile or broken answers. A
+// script answers one request at a time; requests it leaves alone get X's plain success. It counts the
+// requests it saw and the marks it applied (only a success applies one). It serves on a loopback socket,
+// or in process (newInProcessFaultServer) for tests that run on synctest's clock.
 type faultServer struct {
-	*httptest.Server
-	requests atomic.Int32
-	applied  atomic.Int32
-	lastAuth atomic.Value                                             // the last request's Authorization header
-	script   func(n int, w http.ResponseWriter, r *http.Request) bool // reports whether it answered
+	URL       string
+	requests  atomic.Int32
+	applied   atomic.Int32
+	lastAuth  atomic.Value                                             // the last request's Authorization header
+	script    func(n int, w http.ResponseWriter, r *http.Request) bool // reports whether it answered
+	transport http.RoundTripper                                        // in process; nil for the socket
+	srv       *httptest.Server
+}
+
+func (fs *faultServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := int(fs.requests.Add(1))
+	fs.lastAuth.Store(r.Header.Get("Authorization"))
+	body, _ := io.ReadAll(r.Body) // read in full, as a server does, and kept for the script
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if fs.script != nil && fs.script(n, w, r) {
+		return
+	}
+	fs.applied.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, successBody)
 }
 
 func newFaultServer(t *testing.T, script func(n int, w http.ResponseWriter, r *http.Request) bool) *faultServer {
 	t.Helper()
 	fs := &faultServer{script: script}
-	fs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := int(fs.requests.Add(1))
-		fs.lastAuth.Store(r.Header.Get("Authorization"))
-		_, _ = io.Copy(io.Discard, r.Body)
-		if fs.script != nil && fs.script(n, w, r) {
-			return
-		}
-		fs.applied.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, successBody)
-	}))
-	t.Cleanup(fs.Close)
+	fs.srv = httptest.NewServer(fs)
+	fs.URL = fs.srv.URL
+	t.Cleanup(fs.srv.Close)
 	return fs
 }
 
+// newInProcessFaultServer serves without a socket, so that a test inside a synctest bubble can use it.
+func newInProcessFaultServer(script func(n int, w http.ResponseWriter, r *http.Request) bool) *faultServer {
+	fs := &faultServer{script: script, URL: "http://127.0.0.1"}
+	fs.transport = apitest.InProcess(fs)
+	return fs
+}
+
+// client returns a Client for the server, under basePrefix, with quick backoff, and opts.
 func (fs *faultServer) client(t *testing.T, opts ...Option) *Client {
 	t.Helper()
 	base := []Option{WithBaseURL(fs.URL + basePrefix), WithToken(testToken), WithBackoff(time.Millisecond, 4*time.Millisecond)}
+	if fs.transport != nil {
+		base = append(base, WithHTTPClient(&http.Client{Transport: fs.transport}))
+	}
 	c, err := NewClient(append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// setup is a faultServer whose every answer is handler's, and a client for it: for tests of one outcome.
+// The handler sees the path under basePrefix, so that a request built with an absolute path fails.
+func setup(t *testing.T, handler http.HandlerFunc, opts ...Option) *Client {
+	t.Helper()
+	fs := newFaultServer(t, func(_ int, w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasPrefix(r.URL.Path, basePrefix+"/") {
+			t.Errorf("request outside the base URL's prefix: %s %s", r.Method, r.URL.Path)
+		}
+		handler(w, r)
+		return true
+	})
+	return fs.client(t, opts...)
 }
 
 // resetConnection aborts the connection with a TCP RST before any response byte is written.
@@ -79,6 +115,9 @@ type faultCase struct {
 	opts    []Option
 	timeout time.Duration
 	check   func(t *testing.T, fs *faultServer, res *MarkReadResult, err error)
+	// socket runs the case against a loopback socket: for faults of the connection itself. The others
+	// run in process inside a synctest bubble, so that waits for resets take no real time.
+	socket bool
 	// redirect sends every request with a 307 to a second server on another host name; the check then
 	// gets that server.
 	redirect bool
@@ -122,6 +161,7 @@ func faultCases() []faultCase {
 	return []faultCase{
 		{
 			name: "connection reset before the response, then 200", asserts: "retried; success after 2 attempts, 1 mark",
+			socket: true,
 			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
 				if n == 1 {
 					resetConnection(w)
@@ -133,6 +173,7 @@ func faultCases() []faultCase {
 		},
 		{
 			name: "connection reset on every attempt", asserts: "error after 1+3 attempts, says so",
+			socket: true,
 			script: func(n int, w http.ResponseWriter, r *http.Request) bool { resetConnection(w); return true },
 			check: func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
 				if res != nil || err == nil || !strings.Contains(err.Error(), "after 4 attempts") || fs.requests.Load() != 4 {
@@ -142,6 +183,7 @@ func faultCases() []faultCase {
 		},
 		{
 			name: "server closes mid-body, then 200", asserts: "retried; success after 2 attempts, 1 mark",
+			socket: true,
 			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
 				if n == 1 {
 					w.Header().Set("Content-Type", "application/json")
@@ -353,7 +395,7 @@ func faultCases() []faultCase {
 		},
 		{
 			name: "cross-host redirect (307 to localhost)", asserts: "the mark lands once; no Authorization reaches the other host",
-			redirect: true,
+			redirect: true, socket: true,
 			check: func(t *testing.T, target *faultServer, res *MarkReadResult, err error) {
 				if err != nil || !res.Success || target.applied.Load() != 1 {
 					t.Fatalf("got %v, %v, target applied %d; want success applied once", res, err, target.applied.Load())
@@ -371,50 +413,155 @@ func faultCases() []faultCase {
 			},
 			check: wantAPIError(200, 1),
 		},
+		{
+			name: "503 with Retry-After: 1 while rate-limit waiting is off, then 200", asserts: "waits Retry-After as the Marker and the CLI call the client; success after 2 attempts",
+			opts: []Option{WithMaxRateLimitWait(0), WithBackoff(time.Millisecond, 2*time.Second)},
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				if n == 1 {
+					w.Header().Set("Retry-After", "1")
+					reply(503, "text/plain", "maintenance")(w, r)
+					return true
+				}
+				return false
+			},
+			check: wantSuccess(2),
+		},
+		{
+			name: "301 to another path (the POST would become a GET)", asserts: "ErrRedirect naming 301 and the target's origin; not followed, no mark",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodPost {
+					return false // a GET that follows the redirect would "succeed"
+				}
+				http.Redirect(w, r, "/elsewhere", http.StatusMovedPermanently)
+				return true
+			},
+			check: wantRedirectError(301),
+		},
+		{
+			name: "303 See Other (the POST would become a GET)", asserts: "ErrRedirect naming 303; not followed, no mark",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodPost {
+					return false
+				}
+				http.Redirect(w, r, "/elsewhere", http.StatusSeeOther)
+				return true
+			},
+			check: wantRedirectError(303),
+		},
+		{
+			name: "307 to another path on the same origin", asserts: "followed with the body and the token; success, 1 mark",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				if n == 1 {
+					http.Redirect(w, r, r.URL.Path+"/moved", http.StatusTemporaryRedirect)
+					return true
+				}
+				if r.Header.Get("Authorization") != "Bearer "+testToken || r.ContentLength <= 0 {
+					reply(400, "text/plain", "lost the token or the body")(w, r)
+					return true
+				}
+				return false
+			},
+			check: func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+				if err != nil || res.Attempts != 1 || fs.applied.Load() != 1 || fs.requests.Load() != 2 {
+					t.Fatalf("got %+v, %v, %d requests, %d marks; want one attempt followed once", res, err, fs.requests.Load(), fs.applied.Load())
+				}
+			},
+		},
+		{
+			name: "problem detail with a newline and ANSI escapes", asserts: "*APIError 400 whose text is one line, escapes shown; Detail as received",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				reply(400, "application/problem+json", `{"type":"about:blank","title":"Bad","detail":"x\nLOG forged\r\u001b[2J"}`)(w, r)
+				return true
+			},
+			check: func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+				wantAPIError(400, 1)(t, fs, res, err)
+				var apiErr *APIError
+				if errors.As(err, &apiErr) && (strings.ContainsAny(err.Error(), "\r\n\x1b") || apiErr.Problems[0].Detail != "x\nLOG forged\r\x1b[2J") {
+					t.Errorf("err = %q, detail %q", err, apiErr.Problems[0].Detail)
+				}
+			},
+		},
+		{
+			name: "partial success echoing the token JSON-escaped", asserts: "success; the problems show [REDACTED], never the token",
+			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
+				reply(200, "application/json", `{"data":{"success":true},"errors":[{"detail":"`+escapeJSON(testToken)+`","extra":[{"k":"`+escapeJSON(testToken)+`"}]}]}`)(w, r)
+				return true
+			},
+			check: func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+				if err != nil || len(res.Problems) != 1 {
+					t.Fatalf("got %+v, %v; want a partial success", res, err)
+				}
+				encoded, _ := json.Marshal(res.Problems)
+				if leaks(everyVerb(res)+string(encoded), testToken) || !strings.Contains(res.Problems[0].Detail, redacted) {
+					t.Errorf("problems %s carry the token", encoded)
+				}
+			},
+		},
 	}
 }
 
-// TestFaultSuite runs every fault case against a real loopback server. With -v it prints the table the
-// README's "Reliability" section shows: go test -run TestFaultSuite -v ./api/
+// wantRedirectError checks a refused redirect: ErrRedirect naming the status, one request, no mark.
+func wantRedirectError(status int) func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+	return func(t *testing.T, fs *faultServer, res *MarkReadResult, err error) {
+		t.Helper()
+		if res != nil || !errors.Is(err, ErrRedirect) || !strings.Contains(err.Error(), "HTTP "+strconv.Itoa(status)) {
+			t.Fatalf("got %+v, %v; want ErrRedirect naming %d", res, err, status)
+		}
+		if fs.requests.Load() != 1 || fs.applied.Load() != 0 {
+			t.Errorf("server saw %d requests and applied %d marks; want 1 and none", fs.requests.Load(), fs.applied.Load())
+		}
+	}
+}
+
+// TestFaultSuite runs every fault case, on synctest's clock in process or, for faults of the connection
+// itself, against a real loopback server. With -v it prints the table the README's "Reliability" section
+// shows: go test -run TestFaultSuite -v ./api/
 func TestFaultSuite(t *testing.T) {
 	var rows []string
 	for _, fc := range faultCases() {
 		t.Run(fc.name, func(t *testing.T) {
-			fs := newFaultServer(t, fc.script)
-			c := fs.client(t, fc.opts...)
-			checked := fs
-			if fc.redirect {
-				checked = newFaultServer(t, nil)
-				other, _ := url.Parse(checked.URL)
-				other.Host = "localhost:" + other.Port()
-				fs.script = func(n int, w http.ResponseWriter, r *http.Request) bool {
-					http.Redirect(w, r, other.String()+r.URL.Path, http.StatusTemporaryRedirect)
-					return true
+			var requests int32
+			run := func(t *testing.T, fs *faultServer) {
+				c := fs.client(t, fc.opts...)
+				checked := fs
+				if fc.redirect {
+					checked = newFaultServer(t, nil)
+					other, _ := url.Parse(checked.URL)
+					other.Host = "localhost:" + other.Port()
+					fs.script = func(n int, w http.ResponseWriter, r *http.Request) bool {
+						http.Redirect(w, r, other.String()+r.URL.Path, http.StatusTemporaryRedirect)
+						return true
+					}
 				}
+				ctx := context.Background()
+				if fc.timeout > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, fc.timeout)
+					defer cancel()
+				}
+				res, err := c.MarkConversationRead(ctx, "1587411342381740032-783214", "1940387512345678901")
+				fc.check(t, checked, res, err)
+				if err != nil && leaks(everyVerb(err), testToken) {
+					t.Error("the error carries the access token")
+				}
+				if err != nil && strings.Count(err.Error(), "markread:") != 1 {
+					t.Errorf("error %q: want one markread: prefix, at the start", err)
+				}
+				outcome := "success"
+				if err != nil {
+					outcome = outcomeName(err)
+				}
+				requests = fs.requests.Load()
+				if checked != fs {
+					requests += checked.requests.Load()
+				}
+				rows = append(rows, fmt.Sprintf("| %s | %d | %s | %s |", fc.name, requests, outcome, fc.asserts))
 			}
-			ctx := context.Background()
-			if fc.timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, fc.timeout)
-				defer cancel()
+			if fc.socket {
+				run(t, newFaultServer(t, fc.script))
+				return
 			}
-			res, err := c.MarkConversationRead(ctx, "1587411342381740032-783214", "1940387512345678901")
-			fc.check(t, checked, res, err)
-			if err != nil && strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), testToken) {
-				t.Error("the error carries the access token")
-			}
-			if err != nil && strings.Count(err.Error(), "markread:") != 1 {
-				t.Errorf("error %q: want one markread: prefix, at the start", err)
-			}
-			outcome := "success"
-			if err != nil {
-				outcome = outcomeName(err)
-			}
-			requests := fs.requests.Load()
-			if checked != fs {
-				requests += checked.requests.Load()
-			}
-			rows = append(rows, fmt.Sprintf("| %s | %d | %s | %s |", fc.name, requests, outcome, fc.asserts))
+			synctest.Test(t, func(t *testing.T) { run(t, newInProcessFaultServer(fc.script)) })
 		})
 	}
 	t.Logf("fault suite:\n| case | requests | outcome | asserted |\n|---|---|---|---|\n%s", strings.Join(rows, "\n"))
@@ -429,6 +576,8 @@ func outcomeName(err error) string {
 		return "context.DeadlineExceeded"
 	case errors.Is(err, ErrResponseTooLarge):
 		return "ErrResponseTooLarge"
+	case errors.Is(err, ErrRedirect):
+		return "ErrRedirect"
 	}
 	return "transport error"
 }
@@ -493,27 +642,22 @@ func TestSameOriginRedirectKeepsToken(t *testing.T) {
 }
 
 func TestRetriesResendTheIdenticalBody(t *testing.T) {
-	var bodies []string
-	var mu sync.Mutex
+	var requests []string
 	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
-		return n < 3 && func() bool { reply(500, "", "")(w, r); return true }()
+		body, _ := io.ReadAll(r.Body)
+		requests = append(requests, string(body)+" "+r.Header.Get("Authorization"))
+		if n < 3 {
+			reply(500, "", "")(w, r)
+			return true
+		}
+		return false
 	})
-	fs.Config.Handler = func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b, _ := io.ReadAll(r.Body)
-			mu.Lock()
-			bodies = append(bodies, string(b)+" "+r.Header.Get("Authorization"))
-			mu.Unlock()
-			r.Body = io.NopCloser(bytes.NewReader(b))
-			next.ServeHTTP(w, r)
-		})
-	}(fs.Config.Handler)
 	res, err := fs.client(t).MarkConversationRead(context.Background(), "g5", "77")
 	if err != nil || res.Attempts != 3 {
 		t.Fatalf("got %+v, %v; want success after 3 attempts", res, err)
 	}
 	want := `{"seen_until_sequence_id":"77"} Bearer ` + testToken
-	if len(bodies) != 3 || bodies[0] != want || bodies[1] != want || bodies[2] != want {
+	if len(requests) != 3 || requests[0] != want || requests[1] != want || requests[2] != want {
 		t.Errorf("the 3 attempts sent different requests")
 	}
 }
@@ -540,22 +684,6 @@ func TestMaxRetriesZeroMakesOneAttempt(t *testing.T) {
 	_, err := fs.client(t, WithMaxRetries(0)).MarkConversationRead(context.Background(), "1", "2")
 	if fs.requests.Load() != 1 || err == nil || !strings.Contains(err.Error(), "after 1 attempt)") {
 		t.Errorf("got %v after %d requests; want one attempt", err, fs.requests.Load())
-	}
-}
-
-func TestBackoffIsCappedAndJittered(t *testing.T) {
-	c := &Client{backoffMin: 100 * time.Millisecond, backoffMax: time.Second}
-	seen := map[time.Duration]bool{}
-	for attempt := 1; attempt <= 70; attempt++ {
-		d := c.backoff(attempt)
-		ceiling := min(c.backoffMax, c.backoffMin<<min(attempt-1, 20))
-		if d < ceiling/2 || d > ceiling {
-			t.Fatalf("backoff(%d) = %v, want within [%v, %v]", attempt, d, ceiling/2, ceiling)
-		}
-		seen[d] = true
-	}
-	if len(seen) < 10 {
-		t.Errorf("backoff gave only %d distinct delays in 70 draws; want jitter", len(seen))
 	}
 }
 
@@ -622,31 +750,29 @@ func TestNoLogsWithoutLogger(t *testing.T) {
 	}
 }
 
+// TestNoGoroutineOutlivesACall: calls that retry, wait out a rate limit and time out leave nothing
+// running. synctest.Test fails if a goroutine of the bubble is still alive when the function returns.
 func TestNoGoroutineOutlivesACall(t *testing.T) {
-	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
-		if n%2 == 1 {
-			reply(500, "", "")(w, r)
-			return true
-		}
-		return false
-	})
-	transport := &http.Transport{}
-	c := fs.client(t, WithHTTPClient(&http.Client{Transport: transport}))
-	before := runtime.NumGoroutine()
-	for range 20 {
-		if _, err := c.MarkConversationRead(context.Background(), "1", "2"); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		h := apitest.NewHandler(apitest.WithRateLimit(3, time.Second))
+		c, err := NewClient(WithBaseURL("http://127.0.0.1"), WithToken(apitest.DefaultToken),
+			WithHTTPClient(&http.Client{Transport: h.Transport()}))
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	transport.CloseIdleConnections()
-	fs.CloseClientConnections()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines after the calls, %d before", n, before)
-	}
+		h.FailNext(2, http.StatusBadGateway)
+		for i := range 10 {
+			if _, err := c.MarkConversationRead(context.Background(), "g1", strconv.Itoa(i+1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.SetLatency(time.Hour)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := c.MarkConversationRead(ctx, "g1", "99"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want the deadline", err)
+		}
+	})
 }
 
 // TestLoadUnderInjectedFaults: 64 goroutines x 100 calls against a server that fails 10% of requests with

@@ -56,8 +56,12 @@ func FuzzResponseHandling(f *testing.F) {
 		}
 		var apiErr *APIError
 		var urlErr *url.Error // a redirect loop, say: the fuzzer can answer 3xx with a Location
-		if err != nil && !errors.As(err, &apiErr) && !errors.As(err, &urlErr) && !errors.Is(err, ErrResponseTooLarge) {
+		if err != nil && !errors.As(err, &apiErr) && !errors.As(err, &urlErr) && !errors.Is(err, ErrResponseTooLarge) &&
+			!errors.Is(err, ErrRedirect) {
 			t.Fatalf("status %d: untyped error %v", status, err)
+		}
+		if err != nil && strings.ContainsAny(err.Error(), "\r\n\x1b") {
+			t.Fatalf("status %d: error %q is not one line", status, err)
 		}
 		if err != nil && strings.Contains(err.Error(), testToken) {
 			t.Fatal("error carries the token")

@@ -7,10 +7,10 @@ import (
 )
 
 // ErrInvalidConversationID is the errors.Is target for every conversation ID the client rejects.
-var ErrInvalidConversationID = errors.New("markread: invalid conversation ID")
+var ErrInvalidConversationID = errors.New("invalid conversation ID")
 
 // ErrInvalidSequenceID is the errors.Is target for a rejected seen-until sequence ID.
-var ErrInvalidSequenceID = errors.New("markread: invalid seen-until sequence ID")
+var ErrInvalidSequenceID = errors.New("invalid seen-until sequence ID")
 
 // maxIDDigits is the longest number X accepts in each part of a conversation ID.
 const maxIDDigits = 19
@@ -21,6 +21,10 @@ const maxIDDigits = 19
 //
 // The error wraps ErrInvalidConversationID, quotes id and says what is wrong. A valid ID allocates nothing.
 func ValidateConversationID(id string) error {
+	return prefixed(validateConversationID(id))
+}
+
+func validateConversationID(id string) error {
 	if reason := conversationIDProblem(id); reason != "" {
 		return fmt.Errorf("%w %s: %s", ErrInvalidConversationID, quoteInput(id), reason)
 	}
@@ -35,8 +39,8 @@ func NormalizeConversationID(id string) (string, error) {
 			if digitRun(id[:i]) && digitRun(id[i+1:]) {
 				return id[:i] + "-" + id[i+1:], nil
 			}
-			return "", fmt.Errorf("%w %s: want \"<user ID>:<user ID>\" with 1 to %d ASCII digits on each side",
-				ErrInvalidConversationID, quoteInput(id), maxIDDigits)
+			return "", prefixed(fmt.Errorf("%w %s: want \"<user ID>:<user ID>\" with 1 to %d ASCII digits on each side",
+				ErrInvalidConversationID, quoteInput(id), maxIDDigits))
 		}
 	}
 	if err := ValidateConversationID(id); err != nil {
@@ -90,11 +94,20 @@ func allDigits(s string) bool {
 	return true
 }
 
-// validateSequenceID checks the seen-until sequence ID the client sends. X types it as a free string, so
-// only an empty one, which X cannot apply, is refused.
+// ValidateSequenceID reports whether seq is a sequence ID X can apply: an unsigned decimal integer, ASCII
+// digits only, as X's message sequence IDs are. X's definition types it as a plain string; the Client, the
+// Marker and the command line all refuse anything else with this one rule, before anything is sent. The
+// error wraps ErrInvalidSequenceID and quotes seq.
+func ValidateSequenceID(seq string) error {
+	return prefixed(validateSequenceID(seq))
+}
+
 func validateSequenceID(seq string) error {
-	if seq == "" {
-		return fmt.Errorf("%w: empty; want the sequence ID of the last message read", ErrInvalidSequenceID)
+	switch {
+	case seq == "":
+		return fmt.Errorf("%w: empty; want the sequence ID of the last message read, ASCII digits", ErrInvalidSequenceID)
+	case !allDigits(seq):
+		return fmt.Errorf("%w %s: want the sequence ID of the last message read, ASCII digits only", ErrInvalidSequenceID, quoteInput(seq))
 	}
 	return nil
 }

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/xchat-go/markread/internal/loopback"
 )
 
 // Option configures a Client. NewClient reports a bad option value as an error naming the option.
@@ -45,28 +46,26 @@ func parseBaseURL(rawURL string) (string, error) {
 	if rawURL == "" {
 		return "", errors.New("empty base URL")
 	}
+	// The errors name what is wrong and never quote the input: a URL can carry a password or a
+	// credential in its user info, query or fragment, or in text that only looks like a host.
 	u, err := url.Parse(rawURL)
-	if err != nil {
-		// Not the url.Error itself: it quotes the input, which may carry a password.
-		var urlErr *url.Error
-		if errors.As(err, &urlErr) {
-			err = urlErr.Err
-		}
-		return "", fmt.Errorf("invalid base URL: %w", err)
-	}
 	switch {
-	case u.User != nil:
-		return "", errors.New("the base URL must not carry user info; authenticate with WithToken or WithTokenSource")
-	case u.Host == "":
-		return "", fmt.Errorf("base URL %s has no host; want e.g. %s", quoteInput(rawURL), DefaultBaseURL)
+	case err != nil:
+		return "", errors.New("the base URL does not parse as a URL; want e.g. " + DefaultBaseURL)
+	case u.User != nil || strings.Contains(u.Opaque, "@"):
+		return "", errors.New("the base URL must not carry user info; authenticate with WithToken, WithTokenSource or WithOAuth1")
 	case u.RawQuery != "" || u.ForceQuery:
-		return "", fmt.Errorf("base URL %s must not carry a query", quoteInput(rawURL))
+		return "", errors.New("the base URL must not carry a query")
 	case u.Fragment != "" || strings.Contains(rawURL, "#"):
-		return "", fmt.Errorf("base URL %s must not carry a fragment", quoteInput(rawURL))
-	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-	default:
-		return "", fmt.Errorf("base URL %s must use https (http only for a loopback host)", quoteInput(rawURL))
+		return "", errors.New("the base URL must not carry a fragment")
+	case u.Scheme == "":
+		return "", errors.New("the base URL has no scheme; want e.g. " + DefaultBaseURL)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return "", errors.New("the base URL's scheme must be https (http only for a loopback host)")
+	case u.Host == "":
+		return "", errors.New("the base URL has no host; want e.g. " + DefaultBaseURL)
+	case u.Scheme == "http" && !loopback.Host(u.Hostname()):
+		return "", errors.New("the base URL must use https unless its host is loopback (127.0.0.0/8, ::1, localhost)")
 	}
 	// The generated request builder resolves "./2/chat/…" against the base, which keeps the prefix only
 	// when the base ends in a slash.
@@ -75,14 +74,6 @@ func parseBaseURL(rawURL string) (string, error) {
 		u.RawPath = strings.TrimRight(u.RawPath, "/") + "/"
 	}
 	return u.String(), nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // WithHTTPClient sets the HTTP client that sends requests. The default has a DefaultTimeout per attempt.
@@ -104,12 +95,12 @@ func WithToken(accessToken string) Option {
 		if accessToken == "" {
 			return errors.New("WithToken: empty access token")
 		}
-		if !validTokenChars(accessToken) {
+		if !isBearerToken(accessToken) {
 			// Usually the newline of a token read from a file: refused rather than trimmed, so that what
 			// is sent is exactly what the caller gave. The message does not show the token.
-			return errors.New("WithToken: the access token contains white space or control characters; trim it first")
+			return errors.New("WithToken: " + badTokenText)
 		}
-		c.tokens = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"})
+		c.authorize = bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}))
 		return nil
 	}
 }
@@ -121,7 +112,7 @@ func WithTokenSource(ts oauth2.TokenSource) Option {
 		if ts == nil {
 			return errors.New("WithTokenSource: nil token source")
 		}
-		c.tokens = ts
+		c.authorize = bearer(ts)
 		return nil
 	}
 }
@@ -129,7 +120,7 @@ func WithTokenSource(ts oauth2.TokenSource) Option {
 // WithUserAgent sets the User-Agent header. The default names this library and its version.
 func WithUserAgent(ua string) Option {
 	return func(c *Client) error {
-		if ua == "" || strings.ContainsAny(ua, "\r\n") {
+		if ua == "" || strings.ContainsFunc(ua, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
 			return fmt.Errorf("WithUserAgent: %s is not a valid header value", quoteInput(ua))
 		}
 		c.userAgent = ua
@@ -144,7 +135,7 @@ func WithMaxRetries(n int) Option {
 		if n < 0 {
 			return fmt.Errorf("WithMaxRetries: %d is negative; 0 turns retries off", n)
 		}
-		c.maxRetries = n
+		c.retry.maxRetries = n
 		return nil
 	}
 }
@@ -157,7 +148,7 @@ func WithMaxRateLimitWait(d time.Duration) Option {
 		if d < 0 {
 			return fmt.Errorf("WithMaxRateLimitWait: %v is negative", d)
 		}
-		c.maxRateLimitWait = d
+		c.retry.maxRateLimitWait = d
 		return nil
 	}
 }
@@ -169,7 +160,7 @@ func WithBackoff(min, max time.Duration) Option {
 		if min <= 0 || max < min {
 			return fmt.Errorf("WithBackoff: want 0 < min <= max, got min %v, max %v", min, max)
 		}
-		c.backoffMin, c.backoffMax = min, max
+		c.retry.backoffMin, c.retry.backoffMax = min, max
 		return nil
 	}
 }

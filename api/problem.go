@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
-	"strings"
 )
 
 // Problem is one error X reported: an RFC 7807 problem object, an entry of an "errors" array, or X's older
@@ -113,8 +112,13 @@ func (p Problem) MarshalJSON() ([]byte, error) {
 	return append(out, extra[1:]...), nil
 }
 
-// String describes the problem in one line: its most specific text, then its type or code.
+// String describes the problem in one line: its most specific text, then its type or code, with control
+// characters escaped (see APIError), so that a server cannot forge log lines or terminal output.
 func (p Problem) String() string {
+	return oneLine(p.text())
+}
+
+func (p Problem) text() string {
 	text := p.Detail
 	if text == "" {
 		text = p.Title
@@ -133,23 +137,6 @@ func (p Problem) String() string {
 		return "code " + strconv.Itoa(p.Code)
 	}
 	return text
-}
-
-// redacted stands in for the access token wherever a server echoed it.
-const redacted = "[REDACTED]"
-
-// redact replaces token in every text member, the decoded ones included, and drops it from Extra.
-func (p *Problem) redact(token string) {
-	for _, f := range []*string{&p.Type, &p.Title, &p.Detail, &p.ResourceType, &p.ResourceID, &p.Parameter,
-		&p.Value, &p.Field, &p.Section, &p.Message} {
-		*f = strings.ReplaceAll(*f, token, redacted)
-	}
-	for name, raw := range p.Extra {
-		var text string
-		if json.Unmarshal(raw, &text) == nil && strings.Contains(text, token) {
-			p.Extra[name], _ = json.Marshal(strings.ReplaceAll(text, token, redacted))
-		}
-	}
 }
 
 // isZero reports whether nothing was decoded into p.

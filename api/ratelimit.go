@@ -6,17 +6,22 @@ import (
 	"time"
 )
 
-// RateLimit is what X's x-rate-limit-* headers said about the caller's quota for this endpoint.
-// Every field is zero when the headers are absent or unreadable.
+// RateLimit is what X's rate-limit headers said about the caller's quota for this endpoint: the main
+// window (x-rate-limit-*) and X's 24-hour windows for the user and the app (x-user-limit-24hour-*,
+// x-app-limit-24hour-*), which only some answers carry. A field is zero when its header is absent or
+// unreadable. A 429 can come from a 24-hour window while Remaining is above 0.
 type RateLimit struct {
-	Limit     int       // requests allowed in the current window (x-rate-limit-limit)
-	Remaining int       // requests left in it (x-rate-limit-remaining)
-	Reset     time.Time // when the window starts over (x-rate-limit-reset, Unix seconds)
+	Limit     int       // requests allowed in the current window
+	Remaining int       // requests left in it
+	Reset     time.Time // when the window starts over (Unix seconds on the wire)
 
-	// UserDaily and AppDaily are X's 24-hour quotas (x-user-limit-24hour-*, x-app-limit-24hour-*), nil
-	// when the response does not carry them. A 429 can come from one of them while Remaining is above 0.
-	UserDaily *RateLimit
-	AppDaily  *RateLimit
+	UserDailyLimit     int
+	UserDailyRemaining int
+	UserDailyReset     time.Time
+
+	AppDailyLimit     int
+	AppDailyRemaining int
+	AppDailyReset     time.Time
 }
 
 // Header names in canonical form, so that they index http.Header directly without allocating.
@@ -27,28 +32,19 @@ const (
 	headerRetry     = "Retry-After"
 )
 
-var (
-	userDailyHeaders = [3]string{"X-User-Limit-24hour-Limit", "X-User-Limit-24hour-Remaining", "X-User-Limit-24hour-Reset"}
-	appDailyHeaders  = [3]string{"X-App-Limit-24hour-Limit", "X-App-Limit-24hour-Remaining", "X-App-Limit-24hour-Reset"}
-)
-
 // parseRateLimit reads the rate-limit headers of any response.
 func parseRateLimit(h http.Header) RateLimit {
-	rl := RateLimit{
-		Limit:     headerInt(h, headerLimit),
-		Remaining: headerInt(h, headerRemaining),
-		Reset:     headerUnix(h, headerReset),
+	return RateLimit{
+		Limit:              headerInt(h, headerLimit),
+		Remaining:          headerInt(h, headerRemaining),
+		Reset:              headerUnix(h, headerReset),
+		UserDailyLimit:     headerInt(h, "X-User-Limit-24hour-Limit"),
+		UserDailyRemaining: headerInt(h, "X-User-Limit-24hour-Remaining"),
+		UserDailyReset:     headerUnix(h, "X-User-Limit-24hour-Reset"),
+		AppDailyLimit:      headerInt(h, "X-App-Limit-24hour-Limit"),
+		AppDailyRemaining:  headerInt(h, "X-App-Limit-24hour-Remaining"),
+		AppDailyReset:      headerUnix(h, "X-App-Limit-24hour-Reset"),
 	}
-	rl.UserDaily = parseDaily(h, &userDailyHeaders)
-	rl.AppDaily = parseDaily(h, &appDailyHeaders)
-	return rl
-}
-
-func parseDaily(h http.Header, names *[3]string) *RateLimit {
-	if len(h[names[0]]) == 0 && len(h[names[1]]) == 0 && len(h[names[2]]) == 0 {
-		return nil
-	}
-	return &RateLimit{Limit: headerInt(h, names[0]), Remaining: headerInt(h, names[1]), Reset: headerUnix(h, names[2])}
 }
 
 // headerInt returns a non-negative integer header, or 0 when it is absent or not a number.
@@ -78,23 +74,25 @@ func headerUnix(h http.Header, name string) time.Time {
 	return time.Unix(sec, 0)
 }
 
-// retryAfter reads a Retry-After header in either of its forms (seconds, or an HTTP date), relative to now.
-// It returns 0 when the header is absent, garbage, or not in the future.
-func retryAfter(h http.Header, now time.Time) time.Duration {
+// retryAfter reads a Retry-After header in either of its forms (seconds, or an HTTP date) as a moment,
+// counting seconds from now. It returns zero when the header is absent, garbage, not in the future, or
+// more than a year away.
+func retryAfter(h http.Header, now time.Time) time.Time {
 	v := h[headerRetry]
 	if len(v) == 0 {
-		return 0
+		return time.Time{}
 	}
+	const year = 365 * 24 * time.Hour
 	if secs, err := strconv.ParseInt(v[0], 10, 64); err == nil {
-		if secs <= 0 || secs > 365*24*3600 {
-			return 0
+		if secs <= 0 || secs > int64(year/time.Second) {
+			return time.Time{}
 		}
-		return time.Duration(secs) * time.Second
+		return now.Add(time.Duration(secs) * time.Second)
 	}
-	if t, err := http.ParseTime(v[0]); err == nil && t.After(now) {
-		return t.Sub(now)
+	if t, err := http.ParseTime(v[0]); err == nil && t.After(now) && t.Sub(now) <= year {
+		return t
 	}
-	return 0
+	return time.Time{}
 }
 
 // resumeAt is the moment X says the caller may send again: the latest reset among the windows that are
@@ -102,9 +100,16 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 // It is zero when the headers give no moment.
 func (rl RateLimit) resumeAt() time.Time {
 	var at time.Time
-	for _, w := range [...]*RateLimit{&rl, rl.UserDaily, rl.AppDaily} {
-		if w != nil && w.Remaining == 0 && w.Reset.After(at) {
-			at = w.Reset
+	for _, w := range [...]struct {
+		remaining int
+		reset     time.Time
+	}{
+		{rl.Remaining, rl.Reset},
+		{rl.UserDailyRemaining, rl.UserDailyReset},
+		{rl.AppDailyRemaining, rl.AppDailyReset},
+	} {
+		if w.remaining == 0 && w.reset.After(at) {
+			at = w.reset
 		}
 	}
 	if at.IsZero() {

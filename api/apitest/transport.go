@@ -17,9 +17,14 @@ import (
 //
 // The request's host is ignored; a loopback base URL passes the client's https check. A dropped
 // connection (DropNext, DropNextAfterApply) is a transport error.
-func (h *Handler) Transport() http.RoundTripper { return inProcess{h} }
+func (h *Handler) Transport() http.RoundTripper { return InProcess(h) }
 
-type inProcess struct{ h *Handler }
+// InProcess returns an http.RoundTripper that serves every request with handler in the calling goroutine,
+// as Transport does for the fake X: for a test's own scripted server inside a synctest bubble. A handler
+// that panics with http.ErrAbortHandler (or hijacks, which a recorder cannot) gives a transport error.
+func InProcess(handler http.Handler) http.RoundTripper { return inProcess{handler} }
+
+type inProcess struct{ h http.Handler }
 
 // errDropped is what a client sees when the in-process server drops its connection.
 var errDropped = errors.New("apitest: the server closed the connection without answering")

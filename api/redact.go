@@ -1,0 +1,157 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// redacted stands in for a secret wherever a server echoed it.
+const redacted = "[REDACTED]"
+
+// scrubber removes a request's secrets from what its answer brings back. A broken or hostile server can
+// echo a credential anywhere: in the body (raw or JSON-escaped), in a header, in a status line that
+// net/http quotes in its error. Bearer tokens are refused unless they have RFC 6750's characters (see
+// isBearerToken), and every secret an authorizer names reads the same in every escaped form net/http and
+// strconv produce, so replacing the secret's text after decoding covers them all.
+type scrubber []string
+
+// text replaces every secret in s.
+func (sc scrubber) text(s string) string {
+	for _, secret := range sc {
+		if secret != "" && strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, redacted)
+		}
+	}
+	return s
+}
+
+// bytes replaces every secret in b.
+func (sc scrubber) bytes(b []byte) []byte {
+	for _, secret := range sc {
+		if secret != "" && bytes.Contains(b, []byte(secret)) {
+			b = bytes.ReplaceAll(b, []byte(secret), []byte(redacted))
+		}
+	}
+	return b
+}
+
+// header returns h with every secret replaced in names and values; h itself is not changed.
+func (sc scrubber) header(h http.Header) http.Header {
+	if len(sc) == 0 || h == nil {
+		return h
+	}
+	out := make(http.Header, len(h))
+	for name, values := range h {
+		clean := make([]string, len(values))
+		for i, v := range values {
+			clean[i] = sc.text(v)
+		}
+		out[sc.text(name)] = clean
+	}
+	return out
+}
+
+// json scrubs a JSON value at any depth, object keys included: the raw form is decoded first, so that
+// an escaped echo (\u0061…) is found too. A value that does not decode is returned as a JSON string of
+// its scrubbed text.
+func (sc scrubber) json(raw json.RawMessage) json.RawMessage {
+	if len(sc) == 0 {
+		return raw
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		out, _ := json.Marshal(sc.text(string(raw)))
+		return out
+	}
+	out, err := json.Marshal(sc.value(v))
+	if err != nil {
+		return json.RawMessage(`null`)
+	}
+	return out
+}
+
+func (sc scrubber) value(v any) any {
+	switch v := v.(type) {
+	case string:
+		return sc.text(v)
+	case []any:
+		for i := range v {
+			v[i] = sc.value(v[i])
+		}
+		return v
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[sc.text(k)] = sc.value(e)
+		}
+		return out
+	}
+	return v
+}
+
+// problem scrubs every text member of p and its Extra members at any depth.
+func (sc scrubber) problem(p *Problem) {
+	for _, f := range []*string{&p.Type, &p.Title, &p.Detail, &p.ResourceType, &p.ResourceID, &p.Parameter,
+		&p.Value, &p.Field, &p.Section, &p.Message} {
+		*f = sc.text(*f)
+	}
+	if len(p.Extra) == 0 {
+		return
+	}
+	extra := make(map[string]json.RawMessage, len(p.Extra))
+	for name, raw := range p.Extra {
+		extra[sc.text(name)] = sc.json(raw)
+	}
+	p.Extra = extra
+}
+
+// problems scrubs each problem in place.
+func (sc scrubber) problems(ps []Problem) {
+	for i := range ps {
+		sc.problem(&ps[i])
+	}
+}
+
+// err returns err with every secret gone from its text. An *APIError is scrubbed in place, and any
+// other error whose text holds a secret is replaced by a redactedError.
+func (sc scrubber) err(err error) error {
+	if err == nil || len(sc) == 0 {
+		return err
+	}
+	if apiErr, ok := err.(*APIError); ok {
+		sc.problems(apiErr.Problems)
+		apiErr.Body = sc.text(apiErr.Body)
+		apiErr.Header = sc.header(apiErr.Header)
+		return apiErr
+	}
+	if text := err.Error(); sc.text(text) != text {
+		return &redactedError{original: err, text: sc.text(text)}
+	}
+	return err
+}
+
+// redactedError is an error whose text held a secret, with the secret replaced. errors.Is still sees
+// what the original error matched (context.DeadlineExceeded, say), but nothing unwraps to the original,
+// whose text holds the secret; and its Format method prints only the scrubbed text, whatever the verb: a
+// %d or %x would otherwise make fmt walk the fields.
+type redactedError struct {
+	original error
+	text     string
+}
+
+func (e *redactedError) Error() string        { return e.text }
+func (e *redactedError) Is(target error) bool { return errors.Is(e.original, target) }
+
+func (e *redactedError) Format(f fmt.State, verb rune) {
+	if verb == 'q' || f.Flag('#') {
+		_, _ = io.WriteString(f, strconv.Quote(e.text))
+		return
+	}
+	_, _ = io.WriteString(f, e.text)
+}

@@ -1,0 +1,14 @@
+package loopback
+
+import "testing"
+
+func TestHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LOCALHOST": true, "127.0.0.1": true, "127.1.2.3": true, "::1": true,
+		"": false, "example.com": false, "10.0.0.1": false, "0.0.0.0": false, "::": false, "localhost.evil.com": false,
+	} {
+		if got := Host(host); got != want {
+			t.Errorf("Host(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
