@@ -157,7 +157,7 @@ func (c *Client) markRead(ctx context.Context, conversationID, seenUntilSequence
 		now := time.Now()
 		result := attemptResult{attempt: attempt, status: status, err: err, now: now, timeLeft: timeLeft(ctx, now)}
 		if apiErr != nil {
-			result.retryAt = apiErr.RetryAt()
+			result.resumeAt, result.retryAfter = apiErr.RetryAt(), apiErr.RetryAfter
 		}
 		wait, retry := policy.decide(result, rand.Float64())
 		if !retry {

@@ -20,7 +20,10 @@ type attemptResult struct {
 	attempt int       // 1 for the first request of a call
 	status  int       // the answer's HTTP status; 0 when none arrived (a transport error)
 	err     error     // the attempt's error
-	retryAt time.Time // when the answer said to come back (APIError.RetryAt); zero when it named no time
+	// resumeAt is when the answer's rate-limit headers or Retry-After said X accepts calls again
+	// (APIError.RetryAt), and retryAfter what Retry-After alone said; zero when they named no time.
+	resumeAt   time.Time
+	retryAfter time.Time
 	now     time.Time
 	// timeLeft is how long the call's context has left; noDeadline when it has no deadline.
 	timeLeft time.Duration
@@ -49,16 +52,16 @@ func (p retryPolicy) decide(r attemptResult, jitter float64) (time.Duration, boo
 	switch {
 	case r.status == 0:
 	case r.status == http.StatusTooManyRequests:
-		if r.retryAt.After(r.now) {
-			wait = r.retryAt.Sub(r.now)
+		if r.resumeAt.After(r.now) {
+			wait = r.resumeAt.Sub(r.now)
 			if wait > p.maxRateLimitWait {
 				return 0, false
 			}
 		} else if p.maxRateLimitWait == 0 {
 			return 0, false // the caller waits out rate limits itself
 		}
-	case r.status == http.StatusServiceUnavailable && r.retryAt.After(r.now):
-		wait = r.retryAt.Sub(r.now)
+	case r.status == http.StatusServiceUnavailable && r.retryAfter.After(r.now):
+		wait = r.retryAfter.Sub(r.now)
 		if wait > max(p.maxRateLimitWait, p.backoffMax) {
 			return 0, false
 		}

@@ -42,17 +42,18 @@ func TestRetryRule(t *testing.T) {
 		{"refused redirect: never", defaultPolicy, attemptResult{attempt: 1, err: errNotRetryable{ErrRedirect}}, 0, false},
 		{"200 without success: never", defaultPolicy, attemptResult{attempt: 1, status: 200}, 0, false},
 		{"other 4xx: never", defaultPolicy, attemptResult{attempt: 1, status: 401}, 0, false},
-		{"429 with a reset within MaxRateLimitWait: until the reset", defaultPolicy, attemptResult{attempt: 1, status: 429, retryAt: in(3 * time.Second)}, 3 * time.Second, true},
-		{"429 with a reset beyond MaxRateLimitWait: returned at once", defaultPolicy, attemptResult{attempt: 1, status: 429, retryAt: in(15 * time.Minute)}, 0, false},
-		{"429 with a reset beyond the deadline: returned at once", defaultPolicy, attemptResult{attempt: 1, status: 429, retryAt: in(3 * time.Second), timeLeft: 2 * time.Second}, 0, false},
+		{"429 with a reset within MaxRateLimitWait: until the reset", defaultPolicy, attemptResult{attempt: 1, status: 429, resumeAt: in(3 * time.Second)}, 3 * time.Second, true},
+		{"429 with a reset beyond MaxRateLimitWait: returned at once", defaultPolicy, attemptResult{attempt: 1, status: 429, resumeAt: in(15 * time.Minute)}, 0, false},
+		{"429 with a reset beyond the deadline: returned at once", defaultPolicy, attemptResult{attempt: 1, status: 429, resumeAt: in(3 * time.Second), timeLeft: 2 * time.Second}, 0, false},
 		{"429 without a reset: backoff", defaultPolicy, attemptResult{attempt: 1, status: 429}, 125 * time.Millisecond, true},
-		{"429 with a reset already past: backoff", defaultPolicy, attemptResult{attempt: 1, status: 429, retryAt: in(-time.Hour)}, 125 * time.Millisecond, true},
-		{"429 with waiting off: returned at once", waitingOff, attemptResult{attempt: 1, status: 429, retryAt: in(time.Second)}, 0, false},
+		{"429 with a reset already past: backoff", defaultPolicy, attemptResult{attempt: 1, status: 429, resumeAt: in(-time.Hour)}, 125 * time.Millisecond, true},
+		{"429 with waiting off: returned at once", waitingOff, attemptResult{attempt: 1, status: 429, resumeAt: in(time.Second)}, 0, false},
 		{"429 without a reset, waiting off: returned at once", waitingOff, attemptResult{attempt: 1, status: 429}, 0, false},
-		{"503 with Retry-After: until then", defaultPolicy, attemptResult{attempt: 1, status: 503, retryAt: in(2 * time.Second)}, 2 * time.Second, true},
-		{"503 with Retry-After, waiting off: still until then", waitingOff, attemptResult{attempt: 1, status: 503, retryAt: in(2 * time.Second)}, 2 * time.Second, true},
-		{"503 with Retry-After beyond both bounds: returned at once", waitingOff, attemptResult{attempt: 1, status: 503, retryAt: in(time.Minute)}, 0, false},
+		{"503 with Retry-After: until then", defaultPolicy, attemptResult{attempt: 1, status: 503, retryAfter: in(2 * time.Second)}, 2 * time.Second, true},
+		{"503 with Retry-After, waiting off: still until then", waitingOff, attemptResult{attempt: 1, status: 503, retryAfter: in(2 * time.Second)}, 2 * time.Second, true},
+		{"503 with Retry-After beyond both bounds: returned at once", waitingOff, attemptResult{attempt: 1, status: 503, retryAfter: in(time.Minute)}, 0, false},
 		{"503 without Retry-After: backoff", waitingOff, attemptResult{attempt: 1, status: 503}, 125 * time.Millisecond, true},
+		{"503 without Retry-After, a rate-limit reset ahead: backoff", defaultPolicy, attemptResult{attempt: 1, status: 503, resumeAt: in(15 * time.Minute)}, 125 * time.Millisecond, true},
 		{"backoff beyond the deadline: returned at once", defaultPolicy, attemptResult{attempt: 1, status: 500, timeLeft: 100 * time.Millisecond}, 0, false},
 	}
 	for _, tt := range tests {
@@ -96,7 +97,10 @@ func TestRetryRuleIsBoundedWhateverTheSettings(t *testing.T) {
 			timeLeft: duration(),
 		}
 		if rng.IntN(2) == 0 {
-			r.retryAt = now.Add(duration() - duration())
+			r.resumeAt = now.Add(duration() - duration())
+		}
+		if rng.IntN(2) == 0 {
+			r.retryAfter = now.Add(duration() - duration())
 		}
 		wait, retry := p.decide(r, rng.Float64())
 		if !retry {

@@ -23,8 +23,9 @@
 //  6. The token's rate limit (WithRateLimit): 429 once its window is used up.
 //  7. What the spec forbids: 400 application/problem+json with type
 //     https://api.x.com/2/problems/invalid-request and a "parameter" member naming the culprit ("id",
-//     "seen_until_sequence_id"). An empty seen_until_sequence_id is refused the same way: the spec allows
-//     it, but there is nothing to mark read up to. A body over 64 KiB gets 413.
+//     "seen_until_sequence_id"). A seen_until_sequence_id that is not ASCII digits (empty included) is
+//     refused the same way: the spec types it as a plain string, but X's sequence IDs are unsigned
+//     integers and X answers a malformed one so. A body over 64 KiB gets 413.
 //  8. The mark is applied and the answer is 200 {"data":{"success":true}}, unless an after-apply fault
 //     (FailNextAfterApply, DropNextAfterApply) loses the answer.
 //
@@ -35,9 +36,8 @@
 //
 // The server keeps, per token and conversation ID, the highest sequence ID applied (ReadState), and the
 // list of accepted marks (Marks). As on X, a lower sequence ID never moves a mark backwards. Sequence IDs
-// made only of ASCII digits, as X's are, compare as unsigned integers of any length ("9" < "10", "007" ==
-// "7"); any other non-empty string is accepted, sorts after every numeric one, and compares byte by byte
-// with other non-numeric ones. Conversation IDs are keys as sent: the fake does not build the canonical
+// compare as unsigned integers of any length ("9" < "10", "007" == "7"). Conversation IDs are keys as
+// sent: the fake does not build the canonical
 // ID of a 1:1 conversation from a recipient's user ID the way X does, so "783214" and
 // "1587411342381740032-783214" are two conversations here.
 //

@@ -2,29 +2,23 @@ package apitest
 
 import "strings"
 
-// compareSequenceIDs orders sequence IDs the way the fake applies them: numeric ones (ASCII digits only,
-// X's own form) by value, whatever their length; every numeric one before every other string; other
-// strings byte by byte. It returns -1, 0 or +1.
+// compareSequenceIDs orders two sequence IDs of ASCII digits, X's form and the only one the fake accepts,
+// as unsigned integers of any length. It returns -1, 0 or +1.
+//
+// The api package's Marker orders marks the same way with code of its own, on purpose: the fake must not
+// share logic with the client it tests.
 func compareSequenceIDs(a, b string) int {
-	aNum, bNum := isDigits(a), isDigits(b)
-	switch {
-	case aNum && bNum:
-		a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
-		if len(a) != len(b) {
-			if len(a) < len(b) {
-				return -1
-			}
-			return 1
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
 		}
-		return strings.Compare(a, b)
-	case aNum:
-		return -1
-	case bNum:
 		return 1
 	}
 	return strings.Compare(a, b)
 }
 
+// isDigits reports whether s is a non-empty run of ASCII digits.
 func isDigits(s string) bool {
 	if s == "" {
 		return false

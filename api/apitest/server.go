@@ -430,13 +430,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, rl, http.StatusBadRequest, "application/problem+json", invalidRequest(err))
 		return
 	}
-	if body.SeenUntilSequenceID == "" {
+	if !isDigits(body.SeenUntilSequenceID) {
+		// The spec types it as a plain string; X answers a malformed one like this, and so does the fake.
+		detail := "The `seen_until_sequence_id` body member is empty; there is nothing to mark read up to."
+		if body.SeenUntilSequenceID != "" {
+			detail = fmt.Sprintf("The `seen_until_sequence_id` body member value %q is not a sequence ID (ASCII digits).", body.SeenUntilSequenceID)
+		}
 		h.writeJSON(w, rl, http.StatusBadRequest, "application/problem+json", problem{
 			Type:      problemInvalidRequest,
 			Title:     "Invalid Request",
-			Detail:    "The `seen_until_sequence_id` body member is empty; there is nothing to mark read up to.",
+			Detail:    detail,
 			Status:    http.StatusBadRequest,
 			Parameter: "seen_until_sequence_id",
+			Value:     body.SeenUntilSequenceID,
 		})
 		return
 	}
