@@ -17,14 +17,14 @@ type retryPolicy struct {
 
 // attemptResult is everything the retry rule looks at after one attempt.
 type attemptResult struct {
-	attempt int       // 1 for the first request of a call
-	status  int       // the answer's HTTP status; 0 when none arrived (a transport error)
-	err     error     // the attempt's error
+	attempt int   // 1 for the first request of a call
+	status  int   // the answer's HTTP status; 0 when none arrived (a transport error)
+	err     error // the attempt's error
 	// resumeAt is when the answer's rate-limit headers or Retry-After said X accepts calls again
 	// (APIError.RetryAt), and retryAfter what Retry-After alone said; zero when they named no time.
 	resumeAt   time.Time
 	retryAfter time.Time
-	now     time.Time
+	now        time.Time
 	// timeLeft is how long the call's context has left; noDeadline when it has no deadline.
 	timeLeft time.Duration
 }
