@@ -13,6 +13,7 @@ import (
 
 	"github.com/xchat-go/markread/api"
 	"github.com/xchat-go/markread/api/apitest"
+	"github.com/xchat-go/markread/internal/plural"
 )
 
 // The demo's input: a 1:1 conversation in the "a:b" form X Chat events carry, and a message's sequence ID.
@@ -83,17 +84,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		api.WithHTTPClient(&http.Client{Transport: rec, Timeout: 10 * time.Second}),
 	)
 	if err != nil {
-		errorLine(stderr, err.Error())
+		fmt.Fprintln(stderr, err) // the api package's error, prefix included
 		return exitFailure
 	}
 	id, err := api.NormalizeConversationID(demoConversation)
 	if err != nil {
-		errorLine(stderr, err.Error())
+		fmt.Fprintln(stderr, err) // the api package's error, prefix included
 		return exitFailure
 	}
 	res, err := client.MarkConversationRead(ctx, id, demoSequenceID)
 	if err != nil {
-		errorLine(stderr, err.Error())
+		fmt.Fprintln(stderr, err) // the api package's error, prefix included
 		return exitFailure
 	}
 	seq, ok := srv.ReadState(apitest.DefaultToken, id)
@@ -122,7 +123,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(w, "  %s\n", bytes.TrimSpace(ex.respBody))
 	fmt.Fprintf(w, "\nServer state:\n  %s is read up to sequence ID %s (%d mark applied)\n", id, seq, len(srv.Marks()))
-	fmt.Fprintf(w, "\nMarked read in %s. For real: X_ACCESS_TOKEN=... markread <conversation-id> <seen-until-sequence-id>\n", attempts(res.Attempts))
+	fmt.Fprintf(w, "\nMarked read in %s. For real: X_ACCESS_TOKEN=... markread <conversation-id> <seen-until-sequence-id>\n", plural.Count(res.Attempts, "attempt"))
 	fmt.Fprint(stdout, w.String())
 	return exitOK
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,10 +155,16 @@ func TestInvalidInputSendsNothing(t *testing.T) {
 		{"space around", []string{" 123", "5"}},
 		{"unicode digits", []string{"١٢٣", "5"}},
 		{"empty sequence ID", []string{"g1", ""}},
+		{"letters in the sequence ID", []string{"g1", "5a"}},
+		{"negative sequence ID", []string{"g1", "--", "-5"}},
+		{"unicode digits in the sequence ID", []string{"g1", "١٢"}},
+		{"swapped arguments", []string{"1940387512345678901", "g1940387460021112832"}},
 		{"one argument", []string{"g1"}},
 		{"three arguments", []string{"g1", "5", "6"}},
 		{"unknown flag", []string{"--token", "x", "g1", "5"}},
 		{"bad timeout", []string{"--timeout", "0s", "g1", "5"}},
+		{"unparsable timeout", []string{"--timeout", "abc", "g1", "5"}},
+		{"flag without its value", []string{"g1", "5", "--max-retries"}},
 		{"http to a remote host", []string{"--base-url", "http://example.com", "g1", "5"}},
 	}
 	for _, tt := range tests {
@@ -174,6 +181,81 @@ func TestInvalidInputSendsNothing(t *testing.T) {
 				t.Errorf("the server saw %d requests, want 0", n)
 			}
 		})
+	}
+}
+
+// Swapped arguments are the easy mistake (a recipient's user ID is digits, like a sequence ID): the
+// message says which argument is which.
+func TestSwappedArgumentsAreNamed(t *testing.T) {
+	srv := newServer(t)
+	r := markread(t, tokenEnv(srv), "1940387512345678901", "g1940387460021112832")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "second argument looks like a conversation ID") ||
+		!strings.Contains(r.stderr, "<conversation-id> <seen-until-sequence-id>") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want 2 and one line saying which argument is which", r.code, r.stderr)
+	}
+	if srv.Requests() != 0 {
+		t.Errorf("the server saw %d requests, want 0", srv.Requests())
+	}
+}
+
+// Flag errors spell the flags as the help does.
+func TestFlagErrorsSpellFlagsAsTheHelpDoes(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--timeout", "abc", "g1", "5"}, `--timeout "abc": not a duration`},
+		{[]string{"-timeout=abc", "g1", "5"}, `--timeout "abc"`},
+		{[]string{"g1", "5", "--max-retries", "x"}, `--max-retries "x": not a whole number`},
+		{[]string{"--token", "x", "g1", "5"}, "unknown flag --token"},
+		{[]string{"g1", "5", "--timeout"}, "--timeout needs a value"},
+		{[]string{"--json=maybe", "g1", "5"}, "--json takes no value"},
+	} {
+		r := markread(t, nil, tt.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) || strings.Contains(r.stderr, " -timeout") ||
+			strings.Contains(r.stderr, "flag provided") || strings.Count(r.stderr, "markread: ") != 1 {
+			t.Errorf("%q: exit %d, stderr %q; want 2 saying %q", tt.args, r.code, r.stderr, tt.want)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"--version", "version"} {
+		r := markread(t, nil, arg)
+		if r.code != exitOK || !strings.HasPrefix(r.stdout, "markread ") || !strings.Contains(r.stdout, "api "+api.Version) ||
+			!strings.Contains(r.stdout, "go1.") || strings.Count(r.stdout, "\n") != 1 {
+			t.Errorf("%s: exit %d, stdout %q", arg, r.code, r.stdout)
+		}
+	}
+}
+
+// A hostile server's problem text cannot forge output lines, and the token it echoes (JSON-escaped,
+// deep in a problem's extra members) reaches neither stderr nor --json.
+func TestHostileAnswersStayOneLineAndTokenFree(t *testing.T) {
+	escaped := ""
+	for _, c := range []byte(secretToken) {
+		escaped += fmt.Sprintf(`\u%04x`, c)
+	}
+	body := `{"type":"about:blank","title":"Forbidden","detail":"nope\nmarkread: marked g1 read\u001b[2K","status":403,` +
+		`"extra":{"deep":[{"k":"` + escaped + `"}]}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	for _, asJSON := range []bool{false, true} {
+		args := []string{"g1", "5"}
+		if asJSON {
+			args = append(args, "--json")
+		}
+		r := markread(t, []string{"X_ACCESS_TOKEN=" + secretToken, "X_API_BASE_URL=" + srv.URL}, args...)
+		if r.code != exitAuth || strings.Count(r.stderr, "\n") != 1 || strings.ContainsAny(r.stderr, "\x1b\r") {
+			t.Errorf("json %v: exit %d, stderr %q; want 3 and one line", asJSON, r.code, r.stderr)
+		}
+		if strings.Contains(r.stdout+r.stderr, escaped) || strings.Contains(r.stdout, secretToken) {
+			t.Errorf("json %v: the output carries the token", asJSON)
+		}
 	}
 }
 
@@ -360,9 +442,9 @@ func TestServe(t *testing.T) {
 	if !lines.Scan() {
 		t.Fatalf("serve printed nothing; stderr %q", stderr.String())
 	}
-	url, ok := strings.CutPrefix(lines.Text(), "listening on ")
-	if !ok {
-		t.Fatalf("first line %q, want listening on <url>", lines.Text())
+	url := lines.Text()
+	if !strings.HasPrefix(url, "http://127.0.0.1:") || strings.Contains(url, " ") {
+		t.Fatalf("first line %q, want the base URL alone", url)
 	}
 	var rest bytes.Buffer
 	readAll := make(chan struct{})

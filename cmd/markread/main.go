@@ -10,8 +10,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/xchat-go/markread/api"
 )
 
 // Exit codes, documented in usageText: scripts branch on them.
@@ -45,6 +48,7 @@ Flags:
   --max-retries N     retries after a network error or a 5xx (default 3); a rate limit is reported, not waited out
   --json              print one JSON object on stdout, on success and on failure
   -h, --help          show this help
+  --version           show markread's version
 
 Exit codes:
   0  marked read
@@ -72,17 +76,42 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		case "help":
 			fmt.Fprint(stdout, usageText)
 			return exitOK
+		case "version", "--version", "-version":
+			fmt.Fprintln(stdout, versionText())
+			return exitOK
 		}
 	}
 	return runMark(ctx, args, env, stdout, stderr)
 }
 
-// errorLine prints one line to stderr, prefixed once with "markread: " (the api package's errors carry
-// that prefix already).
-func errorLine(stderr io.Writer, msg string) {
-	msg = strings.TrimSpace(msg)
-	if !strings.HasPrefix(msg, "markread:") {
-		msg = "markread: " + msg
+// versionText is "markread <module version> (<VCS revision>, <Go version>)" from the binary's build
+// information: the tag a `go install …@v0.2.0` built, or "(devel)" and the commit for a local build.
+func versionText() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "markread (no build information) api " + api.Version
 	}
-	fmt.Fprintln(stderr, msg)
+	version := info.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	details := []string{"api " + api.Version}
+	for _, setting := range info.Settings {
+		switch setting.Key {
+		case "vcs.revision":
+			details = append(details, "commit "+setting.Value[:min(12, len(setting.Value))])
+		case "vcs.modified":
+			if setting.Value == "true" {
+				details = append(details, "modified")
+			}
+		}
+	}
+	details = append(details, info.GoVersion)
+	return "markread " + version + " (" + strings.Join(details, ", ") + ")"
+}
+
+// errorLine prints one of the command's own error messages to stderr, with the command's prefix. Errors
+// from the api package carry its prefix already and are printed as they are.
+func errorLine(stderr io.Writer, msg string) {
+	fmt.Fprintln(stderr, "markread: "+msg)
 }

@@ -75,7 +75,7 @@ func TestServeStopsWhenTheContextEnds(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, func(string) string { return "" }, &stdout, &stderr)
 	}()
-	for !strings.Contains(stdout.String(), "listening on") {
+	for !strings.Contains(stdout.String(), "http://127.0.0.1:") {
 		select {
 		case code := <-done:
 			t.Fatalf("serve exited %d early: %s", code, stderr.String())

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/xchat-go/markread/api"
+	"github.com/xchat-go/markread/internal/plural"
 )
 
 // maxTokenFileBytes bounds what --token-file reads: X's tokens are about a hundred bytes, and a wrong
@@ -23,8 +24,8 @@ const maxTokenFileBytes = 64 << 10
 // minScrubbedToken is the shortest token report scrubs from its output.
 const minScrubbedToken = 8
 
-const noTokenHelp = `markread: no access token: set X_ACCESS_TOKEN or pass --token-file PATH
-  The endpoint needs an OAuth 2.0 user access token (authorization code flow with PKCE) with the scopes
+// noTokenHints follow the one-line error when no token is given.
+const noTokenHints = `  The endpoint needs an OAuth 2.0 user access token (authorization code flow with PKCE) with the scopes
   users.read, dm.write and tweet.read; add offline.access for a refresh token.
   To see markread work without a token, run: markread demo
 `
@@ -46,7 +47,7 @@ type outcome struct {
 	Attempts            int            `json:"attempts,omitempty"`
 	RateLimit           *rateLimitJSON `json:"rate_limit,omitempty"`
 	Problems            []api.Problem  `json:"problems,omitempty"`
-	Error               string         `json:"error,omitempty"`
+	Error               string         `json:"error,omitempty"` // the stderr line, "markread: " and all
 	Status              int            `json:"status,omitempty"`
 	RateLimitReset      string         `json:"rate_limit_reset,omitempty"` // RFC 3339, when X named one
 	ExitCode            int            `json:"exit_code"`
@@ -93,14 +94,14 @@ func mark(ctx context.Context, opts markOptions, positional []string, env func(s
 	if opts.timeout <= 0 || opts.maxRetries < 0 {
 		return out.usage("--timeout must be positive and --max-retries at least 0"), ""
 	}
+	if err := checkArguments(positional[0], positional[1]); err != nil {
+		return out.invalid(err), ""
+	}
 	id, err := api.NormalizeConversationID(positional[0])
 	if err != nil {
-		return out.usage(err.Error()), ""
+		return out.invalid(err), ""
 	}
 	out.ConversationID = id
-	if out.SeenUntilSequenceID == "" {
-		return out.usage(fmt.Errorf("%w: empty; want the sequence ID of the last message read", api.ErrInvalidSequenceID).Error()), ""
-	}
 
 	token, err := readToken(opts.tokenFile, env)
 	if err != nil {
@@ -108,7 +109,7 @@ func mark(ctx context.Context, opts markOptions, positional []string, env func(s
 	}
 	if token == "" {
 		out = out.usage("no access token: set X_ACCESS_TOKEN or pass --token-file PATH")
-		out.hints = noTokenHelp[strings.Index(noTokenHelp, "\n")+1:]
+		out.hints = noTokenHints
 		return out, ""
 	}
 
@@ -124,10 +125,11 @@ func mark(ctx context.Context, opts markOptions, positional []string, env func(s
 		api.WithToken(token),
 		api.WithMaxRetries(opts.maxRetries),
 		// A command line tool must not sit silently for minutes: report the reset and let the caller decide.
+		// 5xx, and a 503's Retry-After, are still retried within --max-retries.
 		api.WithMaxRateLimitWait(0),
 	)
 	if err != nil {
-		return out.usage(err.Error()), token
+		return out.invalid(err), token
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
@@ -140,27 +142,50 @@ func mark(ctx context.Context, opts markOptions, positional []string, env func(s
 	out.Attempts = res.Attempts
 	out.Problems = res.Problems
 	out.RateLimit = rateLimitOf(res.RateLimit)
-	out.message = fmt.Sprintf("marked %s read up to %s (%s%s)", id, out.SeenUntilSequenceID, attempts(res.Attempts), quotaText(res.RateLimit))
+	out.message = fmt.Sprintf("marked %s read up to %s (%s%s)", id, out.SeenUntilSequenceID, plural.Count(res.Attempts, "attempt"), quotaText(res.RateLimit))
 	if len(res.Problems) > 0 {
 		var b strings.Builder
 		for _, p := range res.Problems {
-			fmt.Fprintf(&b, "  X also reported: %s\n", p)
+			fmt.Fprintf(&b, "  X also reported: %s\n", p) // Problem.String escapes control characters
 		}
 		out.hints = b.String()
 	}
 	return out, token
 }
 
-func usageFailure(msg string) outcome {
-	return outcome{Error: msg, ExitCode: exitUsage}
+// checkArguments checks the two arguments with the api package's own rules and, when the sequence ID is
+// refused, says which argument is which: swapping them is the easy mistake, since a recipient's user ID
+// is a run of digits too.
+func checkArguments(conversationID, sequenceID string) error {
+	err := api.ValidateSequenceID(sequenceID)
+	if err == nil {
+		return nil
+	}
+	if _, convErr := api.NormalizeConversationID(sequenceID); convErr == nil && api.ValidateSequenceID(conversationID) == nil {
+		return fmt.Errorf("%w; the second argument looks like a conversation ID and the first like a sequence ID: "+
+			"the order is <conversation-id> <seen-until-sequence-id>", err)
+	}
+	return fmt.Errorf("%w (the second argument, <seen-until-sequence-id>)", err)
 }
 
+func usageFailure(msg string) outcome {
+	return outcome{Error: "markread: " + msg, ExitCode: exitUsage}
+}
+
+// usage is a usage error the command found itself; msg has no prefix yet.
 func (o outcome) usage(msg string) outcome {
-	o.Error, o.ExitCode = msg, exitUsage
+	o.Error, o.ExitCode = "markread: "+msg, exitUsage
 	return o
 }
 
-// failure turns the client's error into an outcome with the exit code the documentation promises.
+// invalid is input the api package refused; its error carries the package prefix already.
+func (o outcome) invalid(err error) outcome {
+	o.Error, o.ExitCode = err.Error(), exitUsage
+	return o
+}
+
+// failure turns the client's error, which carries the package prefix, into an outcome with the exit
+// code the documentation promises and a hint for a person where one helps.
 func (o outcome) failure(err error, timeout time.Duration) outcome {
 	o.Error, o.ExitCode = err.Error(), exitFailure
 	var apiErr *api.APIError
@@ -177,18 +202,19 @@ func (o outcome) failure(err error, timeout time.Duration) outcome {
 		o.ExitCode = exitRateLimited
 		if at := apiErr.RetryAt(); at.After(time.Now()) { // a reset already past (clock skew) says nothing useful
 			o.RateLimitReset = at.UTC().Format(time.RFC3339)
-			o.Error = fmt.Sprintf("rate limited by X (HTTP 429); the limit resets at %s (in %s)",
+			o.Error = fmt.Sprintf("markread: rate limited by X (HTTP 429); the limit resets at %s (in %s)",
 				o.RateLimitReset, time.Until(at).Round(time.Second))
 		} else {
-			o.Error = "rate limited by X (HTTP 429), which named no reset time; wait a few minutes"
+			o.Error = "markread: rate limited by X (HTTP 429), which named no reset time; wait a few minutes"
 		}
 	case apiErr != nil && (apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden):
 		o.ExitCode = exitAuth
-		o.Error = fmt.Sprintf("X refused the token: %s; check that it is an OAuth 2.0 user token with the scopes users.read, dm.write and tweet.read and that it has not expired", strings.TrimPrefix(err.Error(), "markread: "))
+		o.Error += "; X refused the token: check that it is an OAuth 2.0 user token with the scopes " +
+			"users.read, dm.write and tweet.read and that it has not expired"
 	case errors.Is(err, context.DeadlineExceeded):
-		o.Error = fmt.Sprintf("gave up after %s (--timeout): %s", timeout, strings.TrimPrefix(err.Error(), "markread: "))
+		o.Error += fmt.Sprintf("; gave up after %s (--timeout)", timeout)
 	case errors.Is(err, context.Canceled):
-		o.Error = "interrupted: " + strings.TrimPrefix(err.Error(), "markread: ")
+		o.Error += "; interrupted"
 	}
 	return o
 }
@@ -205,14 +231,13 @@ func report(o outcome, asJSON bool, token string, stdout, stderr io.Writer) {
 		return strings.ReplaceAll(s, token, "[REDACTED]")
 	}
 	if o.ExitCode != exitOK {
-		errorLine(stderr, scrub(o.Error))
+		fmt.Fprintln(stderr, scrub(o.Error))
 		fmt.Fprint(stderr, scrub(o.hints))
 	} else if !asJSON {
 		fmt.Fprintln(stdout, scrub(o.message))
 		fmt.Fprint(stderr, scrub(o.hints))
 	}
 	if asJSON {
-		o.Error = strings.TrimPrefix(o.Error, "markread: ")
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
@@ -270,9 +295,3 @@ func quotaText(rl api.RateLimit) string {
 	return fmt.Sprintf("; %d of %d calls left until %s", rl.Remaining, rl.Limit, rl.Reset.UTC().Format(time.RFC3339))
 }
 
-func attempts(n int) string {
-	if n == 1 {
-		return "1 attempt"
-	}
-	return fmt.Sprintf("%d attempts", n)
-}

@@ -14,13 +14,15 @@ import (
 	"time"
 
 	"github.com/xchat-go/markread/api/apitest"
+	"github.com/xchat-go/markread/internal/loopback"
 )
 
 const serveUsage = `usage: markread serve [--addr 127.0.0.1:8080] [--token T] [--rate-limit N] [--rate-window D] [--latency D]
 
 Runs the fake X API (package api/apitest) for other programs' tests, until SIGINT or SIGTERM. It validates
 every request against markread's OpenAPI spec and answers as X does. It listens on loopback only; port 0
-picks a free port. The first line on stdout is "listening on <base URL>".
+picks a free port. The first line on stdout is the base URL alone (e.g. http://127.0.0.1:41234), for
+scripts to read; the lines after it are for people.
 
 Flags:
   --addr ADDR         loopback address to listen on (default 127.0.0.1:8080)
@@ -54,8 +56,9 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		errorLine(stderr, "serve: want --rate-limit >= 1, --rate-window > 0 and --latency >= 0")
 		return exitUsage
 	}
-	if err := checkLoopback(*addr); err != nil {
-		errorLine(stderr, "serve: "+err.Error())
+	if host, _, err := net.SplitHostPort(*addr); err != nil || !loopback.Host(host) {
+		// The fake accepts a test token and is not meant to be a network service.
+		errorLine(stderr, fmt.Sprintf("serve: --addr %q is not a loopback address with a port; the fake server listens on 127.0.0.1, ::1 or localhost only", *addr))
 		return exitUsage
 	}
 
@@ -84,7 +87,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
-	fmt.Fprintf(stdout, "listening on %s\n", url)
+	fmt.Fprintln(stdout, url) // alone on the first line, for scripts
 	if tokenFrom == "" {
 		// The default is this package's public test token, so showing it leaks nothing.
 		fmt.Fprintf(stdout, "accepting the token %s (choose one with --token or X_ACCESS_TOKEN)\n", accepted)
@@ -111,22 +114,6 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	flushLog()
 	fmt.Fprintln(stderr, "markread serve: stopped")
 	return exitOK
-}
-
-// checkLoopback refuses addresses other machines could reach: the fake accepts a test token and is not
-// meant to be a network service.
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("--addr %q: %w", addr, err)
-	}
-	if strings.EqualFold(host, "localhost") {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("--addr %q is not a loopback address; the fake server listens on 127.0.0.1, ::1 or localhost only", addr)
 }
 
 // logRequests logs one line per request to w: method, path and status, never a header. Lines go through
