@@ -294,4 +294,3 @@ func quotaText(rl api.RateLimit) string {
 	}
 	return fmt.Sprintf("; %d of %d calls left until %s", rl.Remaining, rl.Limit, rl.Reset.UTC().Format(time.RFC3339))
 }
-
