@@ -41,9 +41,10 @@ func (sc scrubber) bytes(b []byte) []byte {
 	return b
 }
 
-// header returns h with every secret replaced in names and values; h itself is not changed.
+// header returns h with every secret replaced in names and values: h itself when it holds none, else a
+// scrubbed copy.
 func (sc scrubber) header(h http.Header) http.Header {
-	if len(sc) == 0 || h == nil {
+	if !sc.inHeader(h) {
 		return h
 	}
 	out := make(http.Header, len(h))
@@ -55,6 +56,20 @@ func (sc scrubber) header(h http.Header) http.Header {
 		out[sc.text(name)] = clean
 	}
 	return out
+}
+
+func (sc scrubber) inHeader(h http.Header) bool {
+	for name, values := range h {
+		if sc.text(name) != name {
+			return true
+		}
+		for _, v := range values {
+			if sc.text(v) != v {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // json scrubs a JSON value at any depth, object keys included: the raw form is decoded first, so that
