@@ -115,23 +115,31 @@ func (s *countingSource) Token() (*oauth2.Token, error) {
 	return &oauth2.Token{AccessToken: "tok-" + strconv.Itoa(int(n)), TokenType: "bearer"}, nil
 }
 
+// newFake starts apitest's fake X, accepting tokens, and returns it with a client configured by opts.
+func newFake(t *testing.T, tokens []string, opts ...Option) (*apitest.Server, *Client) {
+	t.Helper()
+	srv := apitest.NewServer(apitest.WithTokens(tokens...))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(append([]Option{WithBaseURL(srv.URL), WithBackoff(time.Millisecond, 4*time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c
+}
+
 func TestTokenSourceIsAskedOnEveryCall(t *testing.T) {
-	var seen []string
-	var mu sync.Mutex
-	c := setup(t, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.Header.Get("Authorization"))
-		mu.Unlock()
-		reply(200, "application/json", successBody)(w, r)
-	}, WithTokenSource(&countingSource{}))
+	srv, c := newFake(t, []string{"tok-1", "tok-2", "tok-3"}, WithTokenSource(&countingSource{}))
 	for range 3 {
 		if _, err := c.MarkConversationRead(context.Background(), "1-2", "5"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want := []string{"Bearer tok-1", "Bearer tok-2", "Bearer tok-3"}
-	if fmt.Sprint(seen) != fmt.Sprint(want) {
-		t.Errorf("Authorization headers = %v, want %v", seen, want)
+	var tokens []string
+	for _, m := range srv.Marks() {
+		tokens = append(tokens, m.Token)
+	}
+	if want := []string{"tok-1", "tok-2", "tok-3"}; fmt.Sprint(tokens) != fmt.Sprint(want) {
+		t.Errorf("the marks came with tokens %v, want %v", tokens, want)
 	}
 }
 
@@ -143,42 +151,39 @@ func (s *failingSource) Token() (*oauth2.Token, error) {
 }
 
 func TestTokenSourceFailureSendsNothing(t *testing.T) {
-	var requests atomic.Int32
 	src := &failingSource{}
-	c := setup(t, func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }, WithTokenSource(src))
+	srv, c := newFake(t, nil, WithTokenSource(src))
 	_, err := c.MarkConversationRead(context.Background(), "1", "2")
-	if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "invalid_grant") {
-		t.Fatalf("err = %v, want ErrNoToken wrapping the source's error", err)
+	if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "invalid_grant") || strings.Contains(err.Error(), "attempt") {
+		t.Fatalf("err = %v, want ErrNoToken wrapping the source's error, and no attempt counted", err)
 	}
-	if requests.Load() != 0 {
-		t.Errorf("server saw %d requests after a token failure, want 0", requests.Load())
+	if srv.Requests() != 0 {
+		t.Errorf("server saw %d requests after a token failure, want 0", srv.Requests())
 	}
 	if src.calls.Load() != 1 {
 		t.Errorf("token source asked %d times, want 1 (a token failure is not retried)", src.calls.Load())
 	}
 }
 
-// badSource hands out a token that net/http cannot put in a header.
+// badSource hands out a token that is not an RFC 6750 bearer token.
 type badSource struct{}
 
 func (badSource) Token() (*oauth2.Token, error) { return &oauth2.Token{AccessToken: "abc\r\n"}, nil }
 
 func TestTokenWithControlCharactersIsNotSentNorRetried(t *testing.T) {
-	var requests atomic.Int32
-	c := setup(t, func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }, WithTokenSource(badSource{}))
+	srv, c := newFake(t, nil, WithTokenSource(badSource{}))
 	_, err := c.MarkConversationRead(context.Background(), "1", "2")
 	if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "RFC 6750") || strings.Contains(err.Error(), "abc") {
 		t.Fatalf("err = %v, want ErrNoToken naming the bad characters", err)
 	}
-	if requests.Load() != 0 {
-		t.Errorf("server saw %d requests", requests.Load())
+	if srv.Requests() != 0 {
+		t.Errorf("server saw %d requests", srv.Requests())
 	}
 }
 
 func TestInvalidInputSendsNothingAndAsksNoToken(t *testing.T) {
-	var requests atomic.Int32
 	src := &countingSource{}
-	c := setup(t, func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }, WithTokenSource(src))
+	srv, c := newFake(t, nil, WithTokenSource(src))
 	for _, tc := range []struct {
 		id, seq string
 		want    error
@@ -187,15 +192,19 @@ func TestInvalidInputSendsNothingAndAsksNoToken(t *testing.T) {
 		{"", "5", ErrInvalidConversationID},
 		{"G1", "5", ErrInvalidConversationID},
 		{"1", "", ErrInvalidSequenceID},
+		{"1", "5a", ErrInvalidSequenceID},
+		{"1", "-5", ErrInvalidSequenceID},
+		{"1", "g1940387460021112832", ErrInvalidSequenceID},
+		{"1", "\u0661", ErrInvalidSequenceID},
 	} {
 		_, err := c.MarkConversationRead(context.Background(), tc.id, tc.seq)
-		if !errors.Is(err, tc.want) {
-			t.Errorf("MarkConversationRead(%q, %q) = %v, want %v", tc.id, tc.seq, err, tc.want)
+		if !errors.Is(err, tc.want) || strings.Count(err.Error(), "markread:") != 1 {
+			t.Errorf("MarkConversationRead(%q, %q) = %v, want %v with one prefix", tc.id, tc.seq, err, tc.want)
 		}
 	}
-	if requests.Load() != 0 || src.n.Load() != 0 {
+	if srv.Requests() != 0 || src.n.Load() != 0 {
 		t.Errorf("invalid input reached the server %d times and the token source %d times, want 0 and 0",
-			requests.Load(), src.n.Load())
+			srv.Requests(), src.n.Load())
 	}
 }
 

@@ -70,3 +70,15 @@ func ExampleValidateConversationID() {
 	// true
 	// markread: invalid conversation ID "../1": want a user ID, "<user ID>-<user ID>" or "g<group ID>", each 1 to 19 ASCII digits
 }
+
+// Sequence IDs are unsigned decimal integers; anything else is refused before anything is sent.
+func ExampleValidateSequenceID() {
+	fmt.Println(api.ValidateSequenceID("1940387512345678901"))
+	err := api.ValidateSequenceID("g1940387460021112832") // a conversation ID in the wrong place
+	fmt.Println(errors.Is(err, api.ErrInvalidSequenceID))
+	fmt.Println(err)
+	// Output:
+	// <nil>
+	// true
+	// markread: invalid seen-until sequence ID "g1940387460021112832": want the sequence ID of the last message read, ASCII digits only
+}
