@@ -775,11 +775,11 @@ func TestNoGoroutineOutlivesACall(t *testing.T) {
 	})
 }
 
-// TestLoadUnderInjectedFaults: 64 goroutines x 100 calls against a server that fails 10% of requests with
+// TestLoadUnderInjectedFaults: 64 goroutines x 25 calls against a server that fails 10% of requests with
 // a 5xx and 5% with a 429 before applying anything. Every call must end in a result or a typed error, and
 // the server's count of applied marks must equal the client's count of successes.
 func TestLoadUnderInjectedFaults(t *testing.T) {
-	const goroutines, calls = 64, 100
+	const goroutines, calls = 64, 25
 	var injected5xx, injected429 atomic.Int32
 	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
 		switch p := rand.IntN(100); {
