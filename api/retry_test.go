@@ -96,11 +96,18 @@ func TestRetryRuleIsBoundedWhateverTheSettings(t *testing.T) {
 			now:      now,
 			timeLeft: duration(),
 		}
-		if rng.IntN(2) == 0 {
-			r.resumeAt = now.Add(duration() - duration())
+		moment := func() time.Time {
+			d := duration()
+			if rng.IntN(2) == 0 {
+				d = -d // a reset in the past: clock skew, or a hostile header
+			}
+			return now.Add(d)
 		}
 		if rng.IntN(2) == 0 {
-			r.retryAfter = now.Add(duration() - duration())
+			r.resumeAt = moment()
+		}
+		if rng.IntN(2) == 0 {
+			r.retryAfter = moment()
 		}
 		wait, retry := p.decide(r, rng.Float64())
 		if !retry {
