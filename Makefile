@@ -10,7 +10,7 @@ SHELL       := bash
 SPECTOOLS   := $(GO) -C tools run
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint generate check-generated spec-check spec-diff spec-test bench fuzz
+.PHONY: help demo test lint generate check-generated spec-check spec-diff spec-test spec-test-short bench fuzz
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,7 +18,7 @@ help: ## list the targets
 demo: ## mark a conversation read against the embedded fake X server (no token needed)
 	$(GO) run ./cmd/markread demo
 
-test: lint check-generated ## lint, check gen/ is up to date, and run every test with the race detector
+test: lint check-generated spec-test-short ## lint, check gen/ is up to date, and run every test with the race detector
 	$(GO) test -race -count=1 ./...
 
 lint: ## gofmt, go vet and staticcheck
@@ -42,16 +42,20 @@ check-generated: ## fail unless gen/ is exactly what go generate makes from the 
 		sed "s|$$tmp/gen|generated|g" "$$tmp/diff" | head -n 40; exit 1; \
 	fi
 
-spec-check: ## the review of make generate without writing gen/; exit 1 on a breaking change (BASE=origin/main in CI)
+spec-check: ## the review of make generate without writing gen/; fails on a breaking change (BASE=origin/main in CI)
 	@$(SPECTOOLS) ./cmd/specreview -repo $(CURDIR) -base $(BASE) -regenerate -fail spec goapi
 
 spec-diff: ## what X's definition NEW=<file> changes against spec/openapi.yaml; OLD=<file> adds X's own change
 	@if [ -z "$(NEW)" ]; then echo "usage: make spec-diff NEW=<X's definition, JSON or YAML> [OLD=<an earlier one>]"; exit 2; fi
 	@$(SPECTOOLS) ./cmd/specdiff -repo $(CURDIR) $(if $(OLD),-old $(abspath $(OLD))) $(abspath $(NEW))
 
-spec-test: ## vet and test the spec tools, and replay a breaking spec edit in a copy of the repository
+spec-test-short: ## vet, staticcheck and the quick tests of the spec tools (part of make test)
 	$(GO) -C tools vet ./...
-	$(GO) -C tools test -count=1 ./...
+	$(GO) -C tools run $(STATICCHECK) ./...
+	$(GO) -C tools test -short -count=1 ./...
+
+spec-test: spec-test-short ## the spec tools' tests, and a breaking spec edit replayed in a copy of the repository (~20 s)
+	$(GO) -C tools test -count=1 -run '^TestBreakingSpecEditIsCaughtAtEveryStep$$' ./e2e/
 
 bench: ## run the benchmarks side by side and check them against the targets (see BENCHMARKS.md)
 	set -o pipefail; $(GO) test -run='^$$' -bench='^Benchmark(MarkRead|ClientCPU|ValidateConversationID)$$' -benchmem \
