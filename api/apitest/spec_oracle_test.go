@@ -1,7 +1,6 @@
 package apitest
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -25,7 +24,7 @@ func markWithGen(t *testing.T, h *Handler, id string, body gen.MarkChatConversat
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+DefaultToken)
-	resp, err := h.Transport().RoundTrip(req.WithContext(context.Background()))
+	resp, err := h.Transport().RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
