@@ -51,6 +51,8 @@ func NormalizeConversationID(id string) (string, error) {
 
 // conversationIDProblem returns why id does not match X's pattern, or "" when it does. The reasons are
 // constants, so the valid path and the check itself allocate nothing.
+// It follows spec/openapi.yaml's id pattern by design, not by generation (oapi-codegen ignores patterns);
+// TestValidateConversationID and FuzzValidateConversationID check it against the pattern read from the spec.
 func conversationIDProblem(id string) string {
 	const want = `want a user ID, "<user ID>-<user ID>" or "g<group ID>", each 1 to 19 ASCII digits`
 	switch {

@@ -5,12 +5,27 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/xchat-go/markread/internal/specoracle"
 )
 
-// xPattern is X's pattern for the id path parameter, as its definition states it.
-var xPattern = regexp.MustCompile(`^([0-9]{1,19}|[0-9]{1,19}-[0-9]{1,19}|g[0-9]{1,19})$`)
+// specPattern is the conversation ID's pattern read from spec/openapi.yaml, the oracle that
+// ValidateConversationID is checked against, and where the spec states it.
+func specPattern(t testing.TB) (*regexp.Regexp, string) {
+	t.Helper()
+	p, err := specoracle.ForTest(t).ConversationIDPattern()
+	if err != nil {
+		t.Fatal(err)
+	}
+	re, err := p.Regexp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return re, p.Where + " `" + p.Pattern + "`"
+}
 
 func TestValidateConversationID(t *testing.T) {
+	pattern, where := specPattern(t)
 	nineteen := strings.Repeat("9", 19)
 	tests := []struct {
 		name string
@@ -54,8 +69,9 @@ func TestValidateConversationID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := xPattern.MatchString(tt.id); got != tt.ok {
-				t.Fatalf("test table disagrees with X's pattern for %q: pattern says %v", tt.id, got)
+			if got := pattern.MatchString(tt.id); got != tt.ok {
+				t.Fatalf("the test table says %v for %q, but %s says %v: update ValidateConversationID (api/id.go) and this table to the spec",
+					tt.ok, tt.id, where, got)
 			}
 			err := ValidateConversationID(tt.id)
 			if tt.ok {
@@ -139,24 +155,25 @@ func TestValidateConversationIDPointsAtNormalize(t *testing.T) {
 	}
 }
 
-// FuzzValidateConversationID checks ValidateConversationID against a regexp of X's pattern: they must
-// agree on every input. Seeds live in testdata/fuzz/FuzzValidateConversationID.
+// FuzzValidateConversationID checks ValidateConversationID against the pattern spec/openapi.yaml states:
+// they must agree on every input. Seeds live in testdata/fuzz/FuzzValidateConversationID.
 func FuzzValidateConversationID(f *testing.F) {
+	pattern, where := specPattern(f)
 	for _, seed := range []string{"1", "1-2", "g1", "", "g", "1-", "١", "1\n"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
-		want := xPattern.MatchString(id)
+		want := pattern.MatchString(id)
 		err := ValidateConversationID(id)
 		if (err == nil) != want {
-			t.Fatalf("ValidateConversationID(%q) = %v, X's pattern matches: %v", id, err, want)
+			t.Fatalf("ValidateConversationID(%q) = %v, but %s matches: %v", id, err, where, want)
 		}
 		if err != nil && !errors.Is(err, ErrInvalidConversationID) {
 			t.Fatalf("ValidateConversationID(%q) = %v, not wrapping ErrInvalidConversationID", id, err)
 		}
 		norm, nerr := NormalizeConversationID(id)
-		if nerr == nil && !xPattern.MatchString(norm) {
-			t.Fatalf("NormalizeConversationID(%q) = %q, which X's pattern rejects", id, norm)
+		if nerr == nil && !pattern.MatchString(norm) {
+			t.Fatalf("NormalizeConversationID(%q) = %q, which %s rejects", id, norm, where)
 		}
 		if want && (nerr != nil || norm != id) {
 			t.Fatalf("NormalizeConversationID(%q) = %q, %v; want the valid ID unchanged", id, norm, nerr)

@@ -19,6 +19,7 @@ type Option func(*Client) error
 
 // Defaults, documented in the README.
 const (
+	// DefaultBaseURL follows spec/openapi.yaml's servers[0].url by design; a test compares the two.
 	DefaultBaseURL          = "https://api.x.com"
 	DefaultMaxRetries       = 3                // so a call makes at most 4 attempts
 	DefaultMaxRateLimitWait = 10 * time.Second // the longest a call waits out a 429 by itself

@@ -9,6 +9,9 @@ import (
 // Problem is one error X reported: an RFC 7807 problem object, an entry of an "errors" array, or X's older
 // {"code": …, "message": …} shape. Decoding is lenient: every member is optional and members this type does
 // not name are kept in Extra.
+//
+// Its fields follow the spec's Problem and Error schemas by design, not by generation (gen's Problem is
+// strict); TestProblemHasEveryPropertyOfTheSpecsProblem names any property of the spec that lacks a field.
 type Problem struct {
 	// Type is a URI naming the kind of problem, such as https://api.x.com/2/problems/invalid-request.
 	// X also sends the older https://api.twitter.com/2/problems/ prefix and "about:blank".

@@ -6,7 +6,8 @@ import (
 	"strconv"
 )
 
-// problem is an RFC 7807 problem object as X sends it.
+// problem is an RFC 7807 problem object as X sends it. Its members follow the spec's Problem schema by
+// design (the fake must not share the client's types); TestProblemMembersAreTheSpecsProperties checks them.
 type problem struct {
 	Type      string `json:"type"`
 	Title     string `json:"title"`

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/xchat-go/markread/gen"
 )
 
 // DefaultToken is the bearer token a server accepts when no WithTokens option is given. It is a test
@@ -422,9 +424,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, rl, http.StatusBadRequest, "application/problem+json", invalidRequest(err))
 		return
 	}
-	var body struct {
-		SeenUntilSequenceID string `json:"seen_until_sequence_id"`
-	}
+	// gen's type, so that a member the spec renames stops this file from compiling instead of going unread.
+	var body gen.MarkChatConversationReadJSONRequestBody
 	// The validator has vouched for a JSON object whose seen_until_sequence_id is a string.
 	if err := json.Unmarshal(raw, &body); err != nil {
 		h.writeJSON(w, rl, http.StatusBadRequest, "application/problem+json", invalidRequest(err))
@@ -432,6 +433,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !isDigits(body.SeenUntilSequenceID) {
 		// The spec types it as a plain string; X answers a malformed one like this, and so does the fake.
+		// The member's name below follows the spec by design; a test checks it.
 		detail := "The `seen_until_sequence_id` body member is empty; there is nothing to mark read up to."
 		if body.SeenUntilSequenceID != "" {
 			detail = fmt.Sprintf("The `seen_until_sequence_id` body member value %q is not a sequence ID (ASCII digits).", body.SeenUntilSequenceID)

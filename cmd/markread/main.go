@@ -26,6 +26,8 @@ const (
 	exitRateLimited = 4 // 429; the message names the reset time
 )
 
+// usageText's scopes and default base URL (and noTokenHelp's scopes in mark.go) follow spec/openapi.yaml by
+// design; spec_oracle_test.go names the spec's member when they part.
 const usageText = `markread marks an X Chat conversation read, up to and including a message.
 
 Usage:
