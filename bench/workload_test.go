@@ -88,7 +88,10 @@ func checkEveryConversationRead(tb testing.TB, srv *apitest.Server) {
 // workloadWithMarker replays the workload through a Marker with its defaults and returns the requests sent.
 func workloadWithMarker(tb testing.TB, srv *apitest.Server, c *api.Client) int {
 	before := srv.Requests()
-	m := api.NewMarker(c)
+	m, err := api.NewMarker(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	if err := replayBotWorkload(m.Mark); err != nil {
 		tb.Fatal(err)
 	}
