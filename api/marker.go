@@ -44,7 +44,7 @@ const (
 // WithMarkRetention) after the conversation last became idle (its last mark confirmed, or failed), so that
 // late, lower marks are recognised as covered; then it forgets the conversation. Its memory therefore
 // follows the conversations active in the last retention period, not every conversation ever seen (about
-// 300 bytes each; see BENCHMARKS.md). Forgetting has one cost: a late mark lower than the forgotten one is
+// 225 bytes each; see BENCHMARKS.md). Forgetting has one cost: a late mark lower than the forgotten one is
 // sent again. X does not move a read mark backwards, so this costs a request, not the user's read state.
 //
 // # X's rate limit
