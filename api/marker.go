@@ -414,7 +414,8 @@ func (m *Marker) Flush(ctx context.Context) error {
 // When ctx ends first, Close cancels the sends in flight and reports every mark not confirmed by then as
 // failed, to the error handler and in the returned error, which also wraps ctx.Err(). Close returns by
 // ctx's deadline even while an error handler blocks: the only goroutine of the Marker that may outlive
-// Close is one still inside the handler, and it ends when the handler returns. A second Close returns an
+// Close is one still inside the handler, and it ends when the handler returns. (A token source or an
+// http.RoundTripper that ignores cancellation holds Close until it returns.) A second Close returns an
 // error wrapping ErrMarkerClosed.
 func (m *Marker) Close(ctx context.Context) error {
 	m.mu.Lock()
