@@ -834,6 +834,8 @@ func (m *Marker) learn(o attemptOutcome) {
 	if o.status == 0 || rl.Limit <= 0 || !rl.Reset.After(now) {
 		return // no answer, no headers, or a window already over by our clock
 	}
+	// A broken or hostile reset must not stall the Marker for years, here any more than after a 429.
+	rl.Reset = earliest(rl.Reset, now.Add(maxMarkHold))
 	switch {
 	case !m.window.known() || rl.Reset.After(m.window.reset):
 		m.window = rateWindow{reset: rl.Reset, remaining: rl.Remaining}

@@ -553,6 +553,43 @@ func TestMarkerBacksOffOnARateLimitWithoutReset(t *testing.T) {
 	})
 }
 
+func TestMarkerBoundsAWindowResetYearsAway(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := apitest.NewHandler()
+		first := true
+		var mu sync.Mutex
+		hostile := transportFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := h.Transport().RoundTrip(r)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil && first {
+				first = false
+				resp.Header.Set("X-Rate-Limit-Remaining", "0")
+				resp.Header.Set("X-Rate-Limit-Reset", "253402300799") // the last second of year 9999
+			}
+			return resp, err
+		})
+		m := newTestMarker(t, markerClient(t, hostile), WithMarkDelay(0))
+		start := time.Now()
+		mustMark(t, m, "g1", "1")
+		synctest.Wait()
+		mustMark(t, m, "g1", "2")
+		synctest.Wait()
+		if s := m.Stats(); !s.HeldUntil.Equal(start.Add(maxMarkHold)) {
+			t.Fatalf("HeldUntil = %v, want %v: a day at most", s.HeldUntil, start.Add(maxMarkHold))
+		}
+		if err := flushWithin(m, 2*maxMarkHold); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+		if marks := h.Marks(); len(marks) != 2 || !marks[1].Time.Equal(start.Add(maxMarkHold)) {
+			t.Errorf("marks %+v, want the second a day after the first", marks)
+		}
+		if err := closeWithin(m, time.Minute); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	})
+}
+
 func TestMarkerFlushWaitsForTheWindowAndCloseReportsUnsent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := apitest.NewHandler(apitest.WithRateLimit(1, time.Hour))
