@@ -385,8 +385,10 @@ func (m *Marker) Stats() MarkerStats {
 // before the call are confirmed or have failed. It returns the failures since the previous Flush, joined
 // (nil if none).
 //
-// Flush skips the delay, not X's budget, a hold or a backoff: when X's window has no requests left it
-// waits for the window's reset rather than collecting 429s. When ctx ends first, Flush returns an error
+// Flush skips the delay, not X's budget or a hold: when X's window has no requests left it waits for the
+// window's reset rather than collecting 429s. A mark waiting to retry after a transient fault is tried at
+// once, unless no send has succeeded since the fault: then Flush waits out that backoff. When ctx ends
+// first, Flush returns an error
 // that wraps ctx.Err() and says how many conversations are still pending; their marks stay queued for a
 // later Flush or Close. After Close, Flush returns an error wrapping ErrMarkerClosed.
 func (m *Marker) Flush(ctx context.Context) error {
