@@ -62,6 +62,7 @@ bench: ## run the benchmarks side by side and check them against the targets (se
 	set -o pipefail; $(GO) test -run='^$$' -bench='^Benchmark(MarkRead|ClientCPU|ValidateConversationID)$$' -benchmem \
 		-count=$(BENCHCOUNT) ./bench/ | tee bench.out
 	$(GO) test -run='^$$' -bench='^BenchmarkMarkerWorkload$$' -benchmem -count=1 ./bench/
+	$(GO) test -run='^TestMarker(Pacing|ForgetsAMillionConversations)$$' -count=1 -v ./bench/
 	$(GO) run ./bench/report < bench.out
 
 fuzz: ## run each fuzz target for $(FUZZTIME)
