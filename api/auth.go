@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"golang.org/x/oauth2"
 
@@ -20,13 +22,19 @@ var ErrNoToken = errors.New("no OAuth 2.0 access token")
 // struct holding one, even in an unexported field) can reach the credentials it closes over.
 type authorizer func(req *http.Request) (secrets []string, err error)
 
+// recentTokens is how many of a source's latest tokens every answer is scrubbed of: an answer may echo
+// the token of an earlier attempt, from before a refresh.
+const recentTokens = 4
+
 // bearer authorizes with OAuth 2.0 user access tokens from ts, asked on every request so that a
-// refreshing source keeps working.
+// refreshing source keeps working. It names as secrets the token it sends and the few before it.
 func bearer(ts oauth2.TokenSource) authorizer {
+	var mu sync.Mutex
+	var recent []string // newest first; replaced, never changed in place, so callers may keep reading it
 	return func(req *http.Request) ([]string, error) {
 		tok, err := ts.Token()
 		if err != nil {
-			return nil, fmt.Errorf("%w: token source: %w", ErrNoToken, err)
+			return nil, fmt.Errorf("%w: %w", ErrNoToken, &tokenSourceError{err})
 		}
 		if tok == nil || tok.AccessToken == "" {
 			return nil, fmt.Errorf("%w: the token source returned an empty access token", ErrNoToken)
@@ -37,9 +45,40 @@ func bearer(ts oauth2.TokenSource) authorizer {
 		// Always "Bearer": X's user tokens are bearer tokens, and a token type taken from the source
 		// (which may hold anything) must not decide what is sent or what is scrubbed.
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		return []string{tok.AccessToken}, nil
+		mu.Lock()
+		defer mu.Unlock()
+		if len(recent) == 0 || recent[0] != tok.AccessToken {
+			recent = append([]string{tok.AccessToken}, recent[:min(len(recent), recentTokens-1)]...)
+		}
+		return recent, nil
 	}
 }
+
+// tokenSourceError is a token source's failure. Its text is one line and shows no more of an OAuth
+// token endpoint's refusal than its status and error code: the endpoint's answer, which
+// oauth2.RetrieveError quotes whole, may echo the refresh token or the client secret it was sent. The
+// cause stays reachable with errors.As, for a caller that must tell invalid_grant from a hiccup.
+type tokenSourceError struct{ cause error }
+
+func (e *tokenSourceError) Error() string {
+	var retrieve *oauth2.RetrieveError
+	if !errors.As(e.cause, &retrieve) {
+		return "token source: " + oneLine(e.cause.Error())
+	}
+	text := "the token endpoint refused to issue a token"
+	if retrieve.Response != nil {
+		text += " (HTTP " + strconv.Itoa(retrieve.Response.StatusCode) + ")"
+	}
+	if code := retrieve.ErrorCode; code != "" {
+		text += ": " + oneLine(code[:min(len(code), 64)])
+	}
+	return text
+}
+
+func (e *tokenSourceError) Unwrap() error { return e.cause }
+
+// Format prints the error's text whatever the verb: a %d would otherwise make fmt walk to the cause.
+func (e *tokenSourceError) Format(f fmt.State, verb rune) { formatText(f, verb, e.Error()) }
 
 // badTokenText says why a token is refused without showing it.
 const badTokenText = "the access token has characters a bearer token cannot have (RFC 6750 allows " +

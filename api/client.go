@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/xchat-go/markread/gen"
@@ -125,6 +126,9 @@ type attemptOutcome struct {
 // markRead is MarkConversationRead without the package prefix on its errors, for callers inside the
 // package that add their own context first.
 func (c *Client) markRead(ctx context.Context, conversationID, seenUntilSequenceID string, call callOptions) (*MarkReadResult, error) {
+	if c.authorize == nil || c.httpClient == nil {
+		return nil, errors.New("the Client was not made by NewClient")
+	}
 	if err := validateConversationID(conversationID); err != nil {
 		return nil, err
 	}
@@ -197,10 +201,9 @@ func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkC
 			observe(attemptOutcome{})
 		}
 		if redirect := (*redirectError)(nil); errors.As(err, &redirect) {
-			// Not the *url.Error around it: that names the redirect's whole target URL.
 			return nil, 0, errNotRetryable{scrub.err(redirect)}
 		}
-		return nil, 0, scrub.err(err)
+		return nil, 0, scrub.err(withoutURL(err))
 	}
 	if observe != nil {
 		observe(attemptOutcome{status: resp.StatusCode, rateLimit: parseRateLimit(resp.Header)})
@@ -211,6 +214,30 @@ func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkC
 	}
 	return res, resp.StatusCode, scrub.err(err)
 }
+
+// withoutURL replaces the *url.Error around a transport error with one that names only the request's
+// origin: after a redirect, its URL is the redirect's target, whose path and query the server chose and
+// may have filled with an encoded credential.
+func withoutURL(err error) error {
+	var urlErr *url.Error
+	if !errors.As(err, &urlErr) {
+		return err
+	}
+	origin := "the server"
+	if u, parseErr := url.Parse(urlErr.URL); parseErr == nil {
+		origin = originOf(u)
+	}
+	return &transportError{op: urlErr.Op, origin: origin, err: urlErr.Err}
+}
+
+// transportError is a request that got no usable answer: "Post http://host:port: <cause>".
+type transportError struct {
+	op, origin string
+	err        error
+}
+
+func (e *transportError) Error() string { return e.op + " " + e.origin + ": " + e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
 
 // logRetry logs a retry at Warn, when the client has a logger. Nothing secret reaches it: the error has
 // been scrubbed, and the rest are numbers and times.

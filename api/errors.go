@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -72,13 +71,24 @@ func (e *APIError) Error() string {
 		b.WriteString(": body: ")
 		b.WriteString(oneLine(e.Body))
 	}
+	// A bounded line: a server decides how many problems it sends and how long they are.
+	const maxProblems, maxProblemText = 5, 300
 	for i, p := range e.Problems {
+		if i == maxProblems {
+			b.WriteString("; and ")
+			b.WriteString(plural.Count(len(e.Problems)-maxProblems, "more problem"))
+			break
+		}
 		if i == 0 {
 			b.WriteString(": ")
 		} else {
 			b.WriteString("; ")
 		}
-		b.WriteString(p.String())
+		b.WriteString(cut(p.String(), maxProblemText))
+	}
+	if e.StatusCode == http.StatusServiceUnavailable && !e.RetryAfter.IsZero() {
+		b.WriteString("; retry after ")
+		b.WriteString(e.RetryAfter.UTC().Format(time.RFC3339))
 	}
 	if e.StatusCode == http.StatusTooManyRequests {
 		if at := e.RetryAt(); !at.IsZero() {
@@ -99,6 +109,17 @@ func (e *APIError) Error() string {
 // Is makes errors.Is(err, ErrRateLimited) hold for a 429.
 func (e *APIError) Is(target error) bool {
 	return target == ErrRateLimited && e.StatusCode == http.StatusTooManyRequests
+}
+
+// cut shortens s to at most n bytes, on a rune boundary, marking the cut with "…".
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // attemptsError adds the number of attempts a call made to an error that does not say it itself.
@@ -156,13 +177,11 @@ func oneLine(s string) string {
 }
 
 // excerpt turns an undecodable body into a short, single-line, printable string that cannot forge log
-// lines or terminal output. A body that carries one of the request's secrets in a JSON-escaped form that
-// the literal scrub cannot see is withheld altogether.
+// lines or terminal output. A body that carries one of the request's secrets in another form than as sent
+// (see scrubber) is withheld altogether.
 func excerpt(body []byte, scrub scrubber) string {
-	if len(scrub) > 0 && bytes.IndexByte(body, '\\') >= 0 {
-		if unescaped := unescapeJSON(body); string(scrub.bytes(unescaped)) != string(unescaped) {
-			return "[withheld: the body carried a credential]"
-		}
+	if scrub.hides(string(body)) {
+		return "[withheld: the body carried a credential]"
 	}
 	const keep = 200
 	var b strings.Builder
@@ -227,3 +246,36 @@ func unescapeJSON(b []byte) []byte {
 	}
 	return out
 }
+
+// joinErrors joins errors, nil ones dropped, into one whose text is one line, "a; b; c" (errors.Join's is
+// one line per error). errors.Is and errors.As see every one of them. It returns nil when all are nil.
+func joinErrors(errs ...error) error {
+	var list errorList
+	for _, err := range errs {
+		if err != nil {
+			list = append(list, err)
+		}
+	}
+	switch len(list) {
+	case 0:
+		return nil
+	case 1:
+		return list[0]
+	}
+	return list
+}
+
+type errorList []error
+
+func (l errorList) Error() string {
+	var b strings.Builder
+	for i, err := range l {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (l errorList) Unwrap() []error { return l }

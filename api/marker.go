@@ -405,9 +405,9 @@ func (m *Marker) Flush(ctx context.Context) error {
 	failures := m.takeFailures()
 	m.mu.Unlock()
 	if ctxErr != nil {
-		return errors.Join(prefixed(fmt.Errorf("Flush: %w with %s still pending", ctxErr, conversationsText(n))), failures)
+		return prefixed(joinErrors(fmt.Errorf("Flush: %w with %s still pending", ctxErr, conversationsText(n)), failures))
 	}
-	return failures
+	return prefixed(failures)
 }
 
 // Close stops accepting marks, sends every pending one as Flush does, and stops the Marker. It returns
@@ -433,7 +433,7 @@ func (m *Marker) Close(ctx context.Context) error {
 	n, ctxErr := m.sendUpTo(ctx, gen)
 	var closeErr error
 	if ctxErr != nil {
-		closeErr = prefixed(fmt.Errorf("Close: %w with %s still pending; their marks are reported as failed", ctxErr, conversationsText(n)))
+		closeErr = fmt.Errorf("Close: %w with %s still pending; their marks are reported as failed", ctxErr, conversationsText(n))
 		m.mu.Lock()
 		m.aborting = true
 		m.mu.Unlock()
@@ -465,11 +465,11 @@ func (m *Marker) Close(ctx context.Context) error {
 	if ctxErr == nil && m.handlers > 0 {
 		// Failures reported before or during Close: wait for the handler, but no longer than ctx allows.
 		if err := m.waitLocked(ctx, func() bool { return m.handlers == 0 }); err != nil {
-			closeErr = prefixed(fmt.Errorf("Close: %w while the error handler was still running", err))
+			closeErr = fmt.Errorf("Close: %w while the error handler was still running", err)
 		}
 	}
 	m.notify()
-	err := errors.Join(closeErr, m.takeFailures())
+	err := prefixed(joinErrors(closeErr, m.takeFailures()))
 	m.unlock()
 	return err
 }
@@ -920,17 +920,18 @@ func (m *Marker) fail(id, seq string, err error) {
 		m.dropped++
 		return
 	}
-	m.failures = append(m.failures, prefixed(fmt.Errorf("marking conversation %s read up to %s: %w", quoteInput(id), quoteInput(seq), err)))
+	m.failures = append(m.failures, fmt.Errorf("marking conversation %s read up to %s: %w", quoteInput(id), quoteInput(seq), err))
 }
 
-// takeFailures returns the failures kept since the last call, joined, one per line. The caller holds m.mu.
+// takeFailures returns the failures kept since the last call, joined on one line, without the package
+// prefix: Flush and Close add it. The caller holds m.mu.
 func (m *Marker) takeFailures() error {
 	failures := m.failures
 	if m.dropped > 0 {
-		failures = append(failures, prefixed(fmt.Errorf("%d more marks failed", m.dropped)))
+		failures = append(failures, fmt.Errorf("%d more marks failed", m.dropped))
 	}
 	m.failures, m.dropped = nil, 0
-	return errors.Join(failures...)
+	return joinErrors(failures...)
 }
 
 // notify wakes the calls waiting on m.changed. The caller holds m.mu.

@@ -15,23 +15,85 @@ import (
 const redacted = "[REDACTED]"
 
 // scrubber removes a request's secrets from what its answer brings back. A broken or hostile server can
-// echo a credential anywhere: in the body (raw or JSON-escaped), in a header, in a status line that
-// net/http quotes in its error. Bearer tokens are refused unless they have RFC 6750's characters (see
-// isBearerToken), and every secret an authorizer names reads the same in every escaped form net/http and
-// strconv produce, so replacing the secret's text after decoding covers them all.
+// echo a credential anywhere: in the body, a header's name or value, a status line that net/http quotes in
+// its error, a redirect's Location. Two rules cover it:
+//
+//   - the secret as it was sent is replaced by [REDACTED] wherever it appears; bearer tokens are refused
+//     unless they have RFC 6750's characters (see isBearerToken), so the escaped forms net/http, strconv
+//     and encoding/json produce of a token read the same as the token;
+//   - a text that still holds a secret in another form, with its letters' case changed (a header name that
+//     net/http canonicalised), percent-encoded or JSON-escaped, even twice over, is withheld whole.
+//
+// The secrets are those the authorizer named for the request, which include the client's recent tokens,
+// so that an answer echoing the token of an earlier attempt is scrubbed too.
 type scrubber []string
 
-// text replaces every secret in s.
+// text returns s with every secret replaced, or redacted alone when s hides a secret in another form.
 func (sc scrubber) text(s string) string {
 	for _, secret := range sc {
 		if secret != "" && strings.Contains(s, secret) {
 			s = strings.ReplaceAll(s, secret, redacted)
 		}
 	}
+	if sc.hides(s) {
+		return redacted
+	}
 	return s
 }
 
-// bytes replaces every secret in b.
+// hides reports whether s holds a secret in a form other than as sent: case-folded, or under up to three
+// rounds of percent-decoding and JSON unescaping. It allocates only when s holds a % or a backslash.
+func (sc scrubber) hides(s string) bool {
+	for _, secret := range sc {
+		if secret == "" {
+			continue
+		}
+		if containsFold(s, secret) {
+			return true
+		}
+		if strings.ContainsAny(s, `%\`) {
+			view := s
+			for range 3 {
+				view = string(unescapeJSON([]byte(percentDecode(view))))
+				if containsFold(view, secret) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// containsFold reports whether sub is within s, ignoring ASCII and Unicode case, without allocating.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// percentDecode decodes every %XX escape in s and leaves anything else, a stray % included, as it is.
+func percentDecode(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if b, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				out = append(out, byte(b))
+				i += 2
+				continue
+			}
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+// bytes replaces every secret in b, as sent. Decoding comes later and scrubs the decoded text again.
 func (sc scrubber) bytes(b []byte) []byte {
 	for _, secret := range sc {
 		if secret != "" && bytes.Contains(b, []byte(secret)) {
@@ -163,10 +225,13 @@ type redactedError struct {
 func (e *redactedError) Error() string        { return e.text }
 func (e *redactedError) Is(target error) bool { return errors.Is(e.original, target) }
 
-func (e *redactedError) Format(f fmt.State, verb rune) {
+func (e *redactedError) Format(f fmt.State, verb rune) { formatText(f, verb, e.text) }
+
+// formatText prints an error's text for any fmt verb: quoted for %q and %#v, as it is otherwise.
+func formatText(f fmt.State, verb rune, text string) {
 	if verb == 'q' || f.Flag('#') {
-		_, _ = io.WriteString(f, strconv.Quote(e.text))
+		_, _ = io.WriteString(f, strconv.Quote(text))
 		return
 	}
-	_, _ = io.WriteString(f, e.text)
+	_, _ = io.WriteString(f, text)
 }

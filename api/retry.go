@@ -65,7 +65,7 @@ func (p retryPolicy) decide(r attemptResult, jitter float64) (time.Duration, boo
 		if wait > max(p.maxRateLimitWait, p.backoffMax) {
 			return 0, false
 		}
-	case r.status >= 500:
+	case r.status >= 500 && r.status <= 599:
 	default:
 		return 0, false
 	}
@@ -113,7 +113,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// errNotRetryable marks failures that happen before anything is sent, or that a retry cannot mend.
+// errNotRetryable marks failures that a retry cannot mend: a body over the cap, a refused redirect.
 type errNotRetryable struct{ err error }
 
 func (e errNotRetryable) Error() string { return e.err.Error() }

@@ -60,7 +60,7 @@ func checkFlags(fs *flag.FlagSet, args []string) error {
 		}
 		f := fs.Lookup(name)
 		if f == nil {
-			return fmt.Errorf("unknown flag --%s", name)
+			return fmt.Errorf("unknown flag %s", quoteFlag(name))
 		}
 		if isBool(f) {
 			if hasValue {
@@ -82,6 +82,17 @@ func checkFlags(fs *flag.FlagSet, args []string) error {
 		}
 	}
 	return nil
+}
+
+// quoteFlag spells a flag the user typed as the help does, quoted when it holds anything but letters,
+// digits and dashes, so that an escape sequence in it cannot reach the terminal.
+func quoteFlag(name string) string {
+	for _, r := range name {
+		if !(r == '-' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+			return strconv.Quote("--" + name)
+		}
+	}
+	return "--" + name
 }
 
 func isBool(f *flag.Flag) bool {

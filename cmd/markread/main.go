@@ -47,7 +47,8 @@ Flags:
   --token-file PATH   read the access token from PATH (surrounding white space is ignored)
   --base-url URL      the API's base URL (default $X_API_BASE_URL, else https://api.x.com)
   --timeout D         give up after D, retries included (default 30s)
-  --max-retries N     retries after a network error or a 5xx (default 3); a rate limit is reported, not waited out
+  --max-retries N     retries after a network error or a 5xx (default 3); a 503's Retry-After is waited
+                      out when within 8s; a rate limit (429) is reported, not waited out
   --json              print one JSON object on stdout, on success and on failure
   -h, --help          show this help
   --version           show markread's version

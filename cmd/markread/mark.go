@@ -257,7 +257,11 @@ func readToken(path string, env func(string) string) (string, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("--token-file: %w", err)
+		var pathErr *os.PathError
+		if errors.As(err, &pathErr) {
+			err = pathErr.Err // its text quotes the path raw; %q below does not
+		}
+		return "", fmt.Errorf("--token-file %q: %w", path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxTokenFileBytes+1))
