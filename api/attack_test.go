@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,14 +59,13 @@ func rawServer(t *testing.T, raw func(token string) string) string {
 					return
 				}
 				token := strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
-				_, _ = io_WriteString(conn, raw(token))
+				_, _ = io.WriteString(conn, raw(token))
 			}()
 		}
 	}()
 	return "http://" + ln.Addr().String()
 }
 
-func io_WriteString(c net.Conn, s string) (int, error) { return c.Write([]byte(s)) }
 
 // P1: a malformed header line (no colon) from the server reaches Error() raw: net/textproto puts the
 // line into its ProtocolError unquoted.

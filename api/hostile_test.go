@@ -1,13 +1,11 @@
 package api
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -51,30 +49,11 @@ func TestJSONEscapedTokenEchoIsRedacted(t *testing.T) {
 // TestTokenInAStatusLineIsRedacted: a raw server answers with the request's token as its status line,
 // which net/http quotes in its error; neither the error nor the retry log may carry it.
 func TestTokenInAStatusLineIsRedacted(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				req, err := http.ReadRequest(bufio.NewReader(conn))
-				if err != nil {
-					return
-				}
-				token := strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
-				fmt.Fprintf(conn, "HTTP/1.1 %s OK\r\nContent-Length: 0\r\n\r\n", token)
-			}()
-		}
-	}()
+	addr := rawServer(t, func(token string) string {
+		return "HTTP/1.1 " + token + " OK\r\nContent-Length: 0\r\n\r\n"
+	})
 	var logs bytes.Buffer
-	c, err := NewClient(WithBaseURL("http://"+ln.Addr().String()), WithToken(testToken), WithMaxRetries(1),
+	c, err := NewClient(WithBaseURL(addr), WithToken(testToken), WithMaxRetries(1),
 		WithBackoff(time.Millisecond, time.Millisecond), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
 		t.Fatal(err)
