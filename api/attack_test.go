@@ -66,7 +66,6 @@ func rawServer(t *testing.T, raw func(token string) string) string {
 	return "http://" + ln.Addr().String()
 }
 
-
 // P1: a malformed header line (no colon) from the server reaches Error() raw: net/textproto puts the
 // line into its ProtocolError unquoted.
 func TestAttackMalformedHeaderLineReachesErrorRaw(t *testing.T) {
