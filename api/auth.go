@@ -16,6 +16,11 @@ import (
 // ErrNoToken is the errors.Is target when the token source fails or hands back no usable access token.
 var ErrNoToken = errors.New("no OAuth 2.0 access token")
 
+// ErrLoginRequired is the errors.Is target when stored credentials cannot be renewed without the user:
+// no token is stored, or X refused the refresh token (invalid_grant). Retrying does not help; logging in
+// again (markread login) does. It comes wrapped in ErrNoToken when a Client's token source returns it.
+var ErrLoginRequired = errors.New("login required: run markread login")
+
 // authorizer sets a request's credentials and returns the secrets the request now carries, so that
 // anything a server sends back can be scrubbed of them. The Client keeps it as a function value on
 // purpose: fmt prints a func as an address whatever the verb, so no %v, %s or %x of a Client (or of a

@@ -116,6 +116,9 @@ func (w rateWindow) known() bool { return !w.reset.IsZero() }
 // the refresh token is spent or revoked (invalid_grant), or the app's credentials are wrong
 // (invalid_client, unauthorized_client). Retrying those would only repeat them.
 func oauthCannotHeal(err error) bool {
+	if errors.Is(err, ErrLoginRequired) {
+		return true
+	}
 	var retrieveErr *oauth2.RetrieveError
 	if !errors.As(err, &retrieveErr) {
 		return false
