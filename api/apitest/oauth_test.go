@@ -477,3 +477,259 @@ func TestRefusalsDecodeAsRetrieveErrors(t *testing.T) {
 		t.Errorf("err = %v, want a RetrieveError with 400 invalid_grant", err)
 	}
 }
+
+// noRedirects is an HTTP client that hands back redirects instead of following them, as a test playing
+// the browser needs.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// authorize GETs the authorization page with params and returns the status, the Location header and the
+// body.
+func authorize(t *testing.T, s *Server, params url.Values) (int, string, string) {
+	t.Helper()
+	resp, err := noRedirects.Get(s.URL + AuthorizePath + "?" + params.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Location"), string(body)
+}
+
+// authorizeParams is a correct authorization request for publicID with the challenge of verifier.
+func authorizeParams(verifier string) url.Values {
+	return url.Values{
+		"response_type":         {"code"},
+		"client_id":             {publicID},
+		"redirect_uri":          {callback},
+		"scope":                 {defaultScopes},
+		"state":                 {"state-1"},
+		"code_challenge":        {oauth2.S256ChallengeFromVerifier(verifier)},
+		"code_challenge_method": {"S256"},
+	}
+}
+
+// codeFor runs the authorization request and returns the code the redirect carries.
+func codeFor(t *testing.T, s *Server, params url.Values) string {
+	t.Helper()
+	status, location, _ := authorize(t, s, params)
+	u, err := url.Parse(location)
+	if status != http.StatusFound || err != nil || u.Query().Get("code") == "" {
+		t.Fatalf("authorize: got %d, a Location with code %v; want 302 with a code", status, err == nil && u.Query().Has("code"))
+	}
+	return u.Query().Get("code")
+}
+
+func codeForm(code, verifier string) url.Values {
+	return url.Values{"grant_type": {"authorization_code"}, "client_id": {publicID}, "code": {code}, "redirect_uri": {callback}, "code_verifier": {verifier}}
+}
+
+// The whole login as markread login does it, with x/oauth2's own client, for a public app (client_id in
+// the form) and a confidential one (HTTP Basic); the token it gets marks for OAuthUser.
+func TestLoginRoundTripWithXOAuth2(t *testing.T) {
+	for _, tt := range []struct {
+		name, clientID, secret string
+		style                  oauth2.AuthStyle
+	}{
+		{"public", publicID, "", oauth2.AuthStyleInParams},
+		{"confidential", confidential, appSecret, oauth2.AuthStyleInHeader},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := oauthServer(t, newClock())
+			conf := &oauth2.Config{
+				ClientID:     tt.clientID,
+				ClientSecret: tt.secret,
+				RedirectURL:  callback,
+				Scopes:       strings.Fields(defaultScopes),
+				Endpoint:     oauth2.Endpoint{AuthURL: s.URL + AuthorizePath, TokenURL: s.URL + TokenPath, AuthStyle: tt.style},
+			}
+			verifier := oauth2.GenerateVerifier()
+			state := "a state/with & odd=chars é"
+			resp, err := noRedirects.Get(conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			back, err := resp.Location()
+			if resp.StatusCode != http.StatusFound || err != nil {
+				t.Fatalf("authorize: got %d, want 302 with a Location", resp.StatusCode)
+			}
+			if got := back.Scheme + "://" + back.Host + back.Path; got != callback {
+				t.Errorf("redirected to %s, want %s", got, callback)
+			}
+			if back.Query().Get("state") != state {
+				t.Errorf("state %q came back as %q", state, back.Query().Get("state"))
+			}
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: s.Transport()})
+			tok, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatalf("exchange: %v", err)
+			}
+			if tok.AccessToken == "" || tok.RefreshToken == "" || tok.Extra("scope") != defaultScopes || tok.Expiry.IsZero() {
+				t.Errorf("token: access %v, refresh %v, scope %v, expiry %v; want both tokens, the scopes asked and an expiry",
+					tok.AccessToken != "", tok.RefreshToken != "", tok.Extra("scope"), tok.Expiry)
+			}
+			if status := markWith(t, s, tok.AccessToken, "3"); status != http.StatusOK {
+				t.Fatalf("mark with the new token: got %d, want 200", status)
+			}
+			// A refresh through the same config, as the token source does it.
+			tok.Expiry = time.Now().Add(-time.Minute)
+			fresh, err := conf.TokenSource(ctx, tok).Token()
+			if err != nil {
+				t.Fatalf("refresh: %v", err)
+			}
+			if fresh.AccessToken == tok.AccessToken || fresh.RefreshToken == tok.RefreshToken || s.RefreshRequests() != 1 {
+				t.Error("the refresh did not rotate both tokens in one request")
+			}
+			if seq, _ := s.ReadState(fresh.AccessToken, "1"); seq != "3" {
+				t.Errorf("read state through the refreshed token = %q, want 3", seq)
+			}
+			if s.Requests() != 1 {
+				t.Errorf("Requests = %d, want 1: only the mark is the API's", s.Requests())
+			}
+		})
+	}
+}
+
+// A bad client or redirect URI gets a page and no redirect; any other mistake goes back to the app with
+// error=invalid_request and the state.
+func TestAuthorizeRefusals(t *testing.T) {
+	s := oauthServer(t, newClock())
+	verifier := oauth2.GenerateVerifier()
+	with := func(name, value string) url.Values {
+		p := authorizeParams(verifier)
+		if value == "" {
+			p.Del(name)
+		} else {
+			p.Set(name, value)
+		}
+		return p
+	}
+	for name, params := range map[string]url.Values{
+		"unknown client":               with("client_id", "nobody"),
+		"no client":                    with("client_id", ""),
+		"unregistered redirect URI":    with("redirect_uri", "http://127.0.0.1:8080/elsewhere"),
+		"redirect URI, trailing slash": with("redirect_uri", callback+"/"),
+		"redirect URI, localhost":      with("redirect_uri", "http://localhost:8080/callback"),
+		"another app's redirect URI":   with("redirect_uri", "http://localhost:9999/cb"),
+		"no redirect URI":              with("redirect_uri", ""),
+	} {
+		status, location, body := authorize(t, s, params)
+		if status != http.StatusBadRequest || location != "" || !strings.Contains(body, "Something went wrong") {
+			t.Errorf("%s: got %d, Location %q; want a 400 page and no redirect", name, status, location)
+		}
+	}
+
+	repeated := authorizeParams(verifier)
+	repeated.Add("scope", "dm.read")
+	for name, params := range map[string]url.Values{
+		"implicit grant":          with("response_type", "token"),
+		"no response_type":        with("response_type", ""),
+		"no scope":                with("scope", ""),
+		"blank scope":             with("scope", "  "),
+		"plain challenge":         with("code_challenge_method", "plain"),
+		"no challenge method":     with("code_challenge_method", ""),
+		"no challenge":            with("code_challenge", ""),
+		"short challenge":         with("code_challenge", "abc"),
+		"padded challenge":        with("code_challenge", oauth2.S256ChallengeFromVerifier(verifier)+"="),
+		"repeated parameter":      repeated,
+		"no state (not returned)": with("state", ""),
+	} {
+		status, location, _ := authorize(t, s, params)
+		u, err := url.Parse(location)
+		if status != http.StatusFound || err != nil || !strings.HasPrefix(location, callback+"?") {
+			t.Errorf("%s: got %d to %q, want 302 back to the app", name, status, location)
+			continue
+		}
+		q := u.Query()
+		if q.Get("error") != "invalid_request" || q.Get("error_description") == "" || q.Has("code") || q.Get("state") != params.Get("state") {
+			t.Errorf("%s: redirect query %v, want error=invalid_request, a description, the state and no code", name, q)
+		}
+	}
+
+	resp, err := http.Post(s.URL+AuthorizePath, "application/x-www-form-urlencoded", strings.NewReader(authorizeParams(verifier).Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodGet {
+		t.Errorf("POST: got %d, Allow %q; want 405, Allow GET", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+// A redirect URI with a query of its own keeps it.
+func TestAuthorizeKeepsTheRedirectURIsQuery(t *testing.T) {
+	const withQuery = "https://app.example/cb?tenant=7"
+	s := NewServer(WithOAuthClient(publicID, "", withQuery))
+	defer s.Close()
+	params := authorizeParams(oauth2.GenerateVerifier())
+	params.Set("redirect_uri", withQuery)
+	_, location, _ := authorize(t, s, params)
+	u, err := url.Parse(location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Host != "app.example" || u.Query().Get("tenant") != "7" || !u.Query().Has("code") || u.Query().Get("state") != "state-1" {
+		t.Errorf("redirected to host %q with tenant %q, code %v; want app.example, 7, a code and the state", u.Host, u.Query().Get("tenant"), u.Query().Has("code"))
+	}
+}
+
+// Codes are single use, bound to their client, redirect URI and challenge, and expire after 30 s.
+func TestCodeRefusals(t *testing.T) {
+	clock := newClock()
+	s := oauthServer(t, clock)
+	verifier := oauth2.GenerateVerifier()
+	fresh := func() string { return codeFor(t, s, authorizeParams(verifier)) }
+
+	code := fresh()
+	if a := postToken(t, s, codeForm(code, verifier), nil); a.status != http.StatusOK || a.str("refresh_token") == "" {
+		t.Fatalf("exchange: got %d %v, want 200 with a refresh token", a.status, a.body["error"])
+	}
+	wantOAuthError(t, "the code again", postToken(t, s, codeForm(code, verifier), nil), 400, "invalid_grant")
+
+	code = fresh()
+	wantOAuthError(t, "wrong verifier", postToken(t, s, codeForm(code, oauth2.GenerateVerifier()), nil), 400, "invalid_grant")
+	wantOAuthError(t, "right verifier after a wrong one", postToken(t, s, codeForm(code, verifier), nil), 400, "invalid_grant")
+
+	wantOAuthError(t, "no verifier", postToken(t, s, codeForm(fresh(), ""), nil), 400, "invalid_grant")
+	wantOAuthError(t, "the challenge as verifier", postToken(t, s, codeForm(fresh(), oauth2.S256ChallengeFromVerifier(verifier)), nil), 400, "invalid_grant")
+	wrongRedirect := codeForm(fresh(), verifier)
+	wrongRedirect.Set("redirect_uri", "http://localhost:9999/cb")
+	wantOAuthError(t, "another redirect URI", postToken(t, s, wrongRedirect, nil), 400, "invalid_grant")
+	noRedirect := codeForm(fresh(), verifier)
+	noRedirect.Del("redirect_uri")
+	wantOAuthError(t, "no redirect URI", postToken(t, s, noRedirect, nil), 400, "invalid_grant")
+	wantOAuthError(t, "an unknown code", postToken(t, s, codeForm("not-a-code", verifier), nil), 400, "invalid_grant")
+	wantOAuthError(t, "no code", postToken(t, s, codeForm("", verifier), nil), 400, "invalid_request")
+
+	// Another client cannot use the code, nor use it up.
+	code = fresh()
+	stolen := codeForm(code, verifier)
+	stolen.Del("client_id")
+	wantOAuthError(t, "another client's code", postToken(t, s, stolen, url.UserPassword(confidential, appSecret)), 400, "invalid_grant")
+	if a := postToken(t, s, codeForm(code, verifier), nil); a.status != http.StatusOK {
+		t.Errorf("the code's own client after another's attempt: got %d, want 200", a.status)
+	}
+
+	code = fresh()
+	clock.Advance(codeLifetime - time.Nanosecond)
+	if a := postToken(t, s, codeForm(code, verifier), nil); a.status != http.StatusOK {
+		t.Errorf("a code just before it expires: got %d, want 200", a.status)
+	}
+	code = fresh()
+	clock.Advance(codeLifetime)
+	wantOAuthError(t, "an expired code", postToken(t, s, codeForm(code, verifier), nil), 400, "invalid_grant")
+
+	// Without offline.access there is no refresh token.
+	params := authorizeParams(verifier)
+	params.Set("scope", "dm.write  users.read")
+	a := postToken(t, s, codeForm(codeFor(t, s, params), verifier), nil)
+	if a.status != http.StatusOK || a.str("refresh_token") != "" || a.str("scope") != "dm.write users.read" {
+		t.Errorf("without offline.access: got %d, refresh token %v, scope %q; want 200, none, the scopes asked", a.status, a.str("refresh_token") != "", a.str("scope"))
+	}
+	if s.RefreshRequests() != 0 {
+		t.Errorf("RefreshRequests = %d, want 0: no refresh_token grant was asked for", s.RefreshRequests())
+	}
+}
