@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
-	"github.com/google/renameio/v2"
 	"golang.org/x/oauth2"
 
 	"github.com/xchat-go/markread/internal/plural"
@@ -268,34 +267,8 @@ func (s *FileTokenStore) save(ctx context.Context, tok *oauth2.Token) error {
 	if err := os.MkdirAll(dir, tokenDirMode); err != nil {
 		return fmt.Errorf("saving the token to %s: cannot make its directory: %w", s.path, pathErrorCause(err))
 	}
-	// Static permissions: a file someone loosened is replaced by a private one, not copied.
-	pending, err := renameio.NewPendingFile(s.path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(tokenFileMode))
-	if err != nil {
+	if err := replaceFile(s.path, append(data, '\n')); err != nil {
 		return fmt.Errorf("saving the token to %s: %w", s.path, pathErrorCause(err))
-	}
-	defer func() { _ = pending.Cleanup() }() // removes the temporary file unless it replaced the token file
-	if _, err := pending.Write(append(data, '\n')); err != nil {
-		return fmt.Errorf("saving the token to %s: %w", s.path, pathErrorCause(err))
-	}
-	if err := pending.CloseAtomicallyReplace(); err != nil {
-		return fmt.Errorf("saving the token to %s: %w", s.path, pathErrorCause(err))
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable: without it, a power cut may bring back the old file, whose
-// refresh token the rename's refresh has already spent.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // a directory cannot be opened for syncing there; NTFS journals the rename
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, pathErrorCause(err))
-	}
-	defer func() { _ = d.Close() }()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, pathErrorCause(err))
 	}
 	return nil
 }
