@@ -79,17 +79,36 @@ func (e *tokenSourceError) Error() string {
 	return refusalText(retrieve, nil)
 }
 
-// refusalText describes a token endpoint's refusal by its status and error code alone, the code
-// scrubbed of secrets (an endpoint may echo one in it), on one line and bounded.
+// refusalText describes a token endpoint's refusal by its status and error code alone. The code is shown
+// only when it has the shape of one (lower-case letters and _, as RFC 6749's registered codes do), and
+// then scrubbed of secrets: an endpoint that echoes its request sends something else there, such as the
+// HTTP Basic credential, which no scrubbing of the plain secret finds.
 func refusalText(retrieve *oauth2.RetrieveError, secrets scrubber) string {
 	text := "the token endpoint refused to issue a token"
 	if retrieve.Response != nil {
 		text += " (HTTP " + strconv.Itoa(retrieve.Response.StatusCode) + ")"
 	}
-	if code := secrets.text(retrieve.ErrorCode); code != "" {
-		text += ": " + oneLine(code[:min(len(code), 64)])
+	switch code := retrieve.ErrorCode; {
+	case code == "":
+	case isErrorCode(code):
+		text += ": " + secrets.text(code)
+	default:
+		text += " with an error code that is not one (withheld)"
 	}
 	return text
+}
+
+// isErrorCode reports whether code looks like an OAuth error code: 1 to 64 of a-z and _.
+func isErrorCode(code string) bool {
+	if code == "" || len(code) > 64 {
+		return false
+	}
+	for _, c := range []byte(code) {
+		if (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *tokenSourceError) Unwrap() error { return e.cause }

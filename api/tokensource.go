@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
@@ -229,7 +231,7 @@ func (s *storeTokenSource) save(tok *oauth2.Token) (*oauth2.Token, error) {
 // refresh token or the client secret; the cause stays reachable with errors.As. X's invalid_grant means
 // the refresh token is spent or revoked: only a new login helps, and it is never sent again.
 func (s *storeTokenSource) refreshFailure(stored *oauth2.Token, err error) error {
-	secrets := scrubber{stored.RefreshToken, stored.AccessToken, s.conf.ClientSecret}
+	secrets := scrubber{stored.RefreshToken, stored.AccessToken, s.conf.ClientSecret, basicCredential(s.conf)}
 	what := "renewing the token in " + s.storeName() + ": "
 	var retrieve *oauth2.RetrieveError
 	if !errors.As(err, &retrieve) {
@@ -251,6 +253,15 @@ func (s *storeTokenSource) storeName() string {
 		return fileStore.path
 	}
 	return "the token store"
+}
+
+// basicCredential is the HTTP Basic credential x/oauth2 sends for conf, as an endpoint may echo it; ""
+// for a public client.
+func basicCredential(conf *oauth2.Config) string {
+	if conf.ClientSecret == "" {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(conf.ClientID) + ":" + url.QueryEscape(conf.ClientSecret)))
 }
 
 // refreshError is a failed refresh, its text made safe when it was made: scrubbed of the secrets the

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -379,7 +380,8 @@ const hostileClientSecret = "hostile-test-client-secret-51f0"
 
 func TestStoreTokenSourceShowsNothingAHostileTokenEndpointEchoes(t *testing.T) {
 	refresh := storedRefresh
-	secrets := []string{storedAccess, storedRefresh, hostileClientSecret}
+	basic := base64.StdEncoding.EncodeToString([]byte("hostile-app:" + hostileClientSecret))
+	secrets := []string{storedAccess, storedRefresh, hostileClientSecret, basic}
 	escaped := url.QueryEscape(refresh + " " + hostileClientSecret)
 	cases := []struct {
 		name   string
@@ -390,12 +392,17 @@ func TestStoreTokenSourceShowsNothingAHostileTokenEndpointEchoes(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprintf(w, `{"error":%q,"error_description":%q}`, r.PostFormValue("refresh_token"), hostileClientSecret+" "+refresh)
-		}, "(HTTP 400): [REDACTED]"},
+		}, "(HTTP 400) with an error code that is not one (withheld)"},
+		{"the Basic credential as the error code", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, `{"error":%q}`, r.Header.Get("Authorization"))
+		}, "(HTTP 401) with an error code that is not one (withheld)"},
 		{"case-folded in the error code", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
 			fmt.Fprintf(w, `{"error":%q}`, "unauthorized_client "+strings.ToUpper(hostileClientSecret))
-		}, "(HTTP 401): [REDACTED]"},
+		}, "(HTTP 401) with an error code that is not one (withheld)"},
 		{"in the body", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusInternalServerError)
 			fmt.Fprintf(w, "refresh_token=%s client_secret=%s\n\x1b[2J", refresh, hostileClientSecret)
@@ -411,6 +418,9 @@ func TestStoreTokenSourceShowsNothingAHostileTokenEndpointEchoes(t *testing.T) {
 		}, "cannot parse json"},
 		{"in a redirect's target", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://echo.invalid/?rt="+refresh+"&s="+escaped, http.StatusTemporaryRedirect)
+		}, "[REDACTED]"},
+		{"the Basic credential in a redirect's target", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://echo.invalid/"+strings.TrimPrefix(r.Header.Get("Authorization"), "Basic "), http.StatusTemporaryRedirect)
 		}, "[REDACTED]"},
 	}
 	for _, c := range cases {
