@@ -42,8 +42,7 @@ func NewFileTokenSource(ctx context.Context, conf *oauth2.Config, path string) (
 //     processes the store's lock is taken, then the token read again, because another process may have
 //     rotated it meanwhile (a refresh held up by another process for over a minute fails);
 //   - the rotated token is saved in the store before its access token is handed out; if saving fails,
-//     the token is kept in memory and saving is tried again on the next call, whose token is not handed
-//     out before;
+//     the call fails and the next one saves it first (its refresh token is the only valid one now);
 //   - when no token is stored, X refuses the refresh token (invalid_grant), or the access token has
 //     expired with no refresh token, the error matches errors.Is(err, ErrLoginRequired), says to log in
 //     again, and the refused refresh token is never sent again: a later call reads the store again and
@@ -110,7 +109,7 @@ type storeTokenSource struct {
 
 // Format prints the source without its tokens or the client secret, whatever the verb.
 func (s *storeTokenSource) Format(f fmt.State, _ rune) {
-	_, _ = fmt.Fprintf(f, "api.storeTokenSource{store: %s}", s.storeName())
+	_, _ = fmt.Fprintf(f, "api.storeTokenSource{store: %s}", oneLine(s.storeName()))
 }
 
 // Token returns a valid access token, refreshing it first when it expires within about a minute.
