@@ -15,11 +15,14 @@
 // kin-openapi, so that the fake cannot drift from the contract the client is generated from. Requests are
 // answered in this order, and the first rule that applies wins:
 //
-//  1. Every request is counted (Requests), whatever comes next.
+//  0. Requests to the OAuth 2.0 endpoints (AuthorizePath, TokenPath) are answered by the fake
+//     authorization server (see OAuth below); none of the rules that follow apply to them.
+//  1. Every request to the API is counted (Requests), whatever comes next.
 //  2. Added latency (WithLatency, SetLatency), cut short when the client goes away.
 //  3. Injected faults (FailNext, DropNext), before anything else is looked at.
 //  4. An unknown path: 404. A known path with another method: 405 with an Allow header.
-//  5. A missing or unknown bearer token: 401 {"title":"Unauthorized","type":"about:blank",…}, as X answers.
+//  5. A missing, unknown or expired bearer token: 401 {"title":"Unauthorized","type":"about:blank",…}, as
+//     X answers.
 //  6. The token's rate limit (WithRateLimit): 429 once its window is used up.
 //  7. What the spec forbids: 400 application/problem+json with type
 //     https://api.x.com/2/problems/invalid-request and a "parameter" member naming the culprit ("id",

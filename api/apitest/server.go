@@ -40,11 +40,15 @@ type config struct {
 	latency   time.Duration
 	legacy429 bool
 	now       func() time.Time
+	clients   []oauthClient
+	lifetime  time.Duration
 	misuse    []string // option misuse, reported together by NewHandler
 }
 
-// WithTokens sets the bearer tokens the server accepts, instead of DefaultToken. Calls add up. With an
-// empty list nothing authenticates, and every request to the endpoint gets 401.
+// WithTokens sets the bearer tokens the server accepts, instead of DefaultToken. Calls add up. Each token
+// is a user of its own, named as the token, and never expires. With an empty list no such token
+// authenticates, and a request to the endpoint gets 401 unless it presents a token issued through OAuth
+// (WithOAuthClient) or is signed with OAuth 1.0a (WithOAuth1).
 func WithTokens(tokens ...string) Option {
 	return func(c *config) {
 		if c.tokens == nil {
@@ -104,8 +108,11 @@ func WithClock(now func() time.Time) Option {
 
 // Mark is one mark the server accepted (answered, or applied and then lost by an after-apply fault).
 type Mark struct {
-	// Token is the test token the request presented, which stands for the user.
+	// Token is the token the request presented: a bearer token, or an OAuth 1.0a access token.
 	Token string
+	// User is whose read state the mark moved: the token itself for WithTokens and WithOAuth1 tokens,
+	// OAuthUser for tokens issued through the OAuth 2.0 endpoints.
+	User string
 	// ConversationID is the id path parameter as sent.
 	ConversationID string
 	// SequenceID is seen_until_sequence_id as sent.
@@ -116,7 +123,7 @@ type Mark struct {
 	Advanced bool
 }
 
-// RateLimitState is a token's rate-limit window as the x-rate-limit-* headers report it.
+// RateLimitState is a user's rate-limit window as the x-rate-limit-* headers report it.
 type RateLimitState struct {
 	Limit     int
 	Remaining int
@@ -131,7 +138,7 @@ type fault struct {
 	drop   bool
 }
 
-type readKey struct{ token, conversationID string }
+type readKey struct{ user, conversationID string }
 
 type window struct {
 	end  time.Time
@@ -151,15 +158,23 @@ type Handler struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 
+	// Set up by NewHandler and never changed: safe to read without mu.
+	clients  map[string]oauthClient
+	lifetime time.Duration
+
 	mu       sync.Mutex // guards everything below
-	tokens   map[string]bool
+	tokens   map[string]bearer
 	latency  time.Duration
 	requests int
 	read     map[readKey]string
 	marks    []Mark
-	windows  map[string]*window
-	before   []fault // FailNext, DropNext: first in, first out
-	after    []fault // FailNextAfterApply, DropNextAfterApply
+	windows  map[string]*window // by user
+	before   []fault            // FailNext, DropNext: first in, first out
+	after    []fault            // FailNextAfterApply, DropNextAfterApply
+
+	codes           map[string]authCode
+	refreshTokens   map[string]refreshGrant
+	refreshRequests int
 }
 
 // NewHandler returns the fake endpoint configured by opts. It panics on a misused option or if the
@@ -169,7 +184,7 @@ func NewHandler(opts ...Option) *Handler {
 	if err != nil {
 		panic("apitest: " + err.Error())
 	}
-	cfg := config{limit: DefaultRateLimit, window: DefaultRateWindow, now: time.Now}
+	cfg := config{limit: DefaultRateLimit, window: DefaultRateWindow, now: time.Now, lifetime: DefaultAccessTokenLifetime}
 	for _, opt := range opts {
 		if opt == nil {
 			panic("apitest: nil Option")
@@ -188,14 +203,22 @@ func NewHandler(opts ...Option) *Handler {
 		window:    cfg.window,
 		legacy429: cfg.legacy429,
 		now:       cfg.now,
-		tokens:    make(map[string]bool, len(cfg.tokens)),
+		clients:   make(map[string]oauthClient, len(cfg.clients)),
+		lifetime:  cfg.lifetime,
+		tokens:    make(map[string]bearer, len(cfg.tokens)),
 		latency:   cfg.latency,
 		read:      make(map[readKey]string),
 		windows:   make(map[string]*window),
 		closing:   make(chan struct{}),
+
+		codes:         make(map[string]authCode),
+		refreshTokens: make(map[string]refreshGrant),
 	}
 	for _, tok := range cfg.tokens {
-		h.tokens[tok] = true
+		h.tokens[tok] = bearer{user: tok}
+	}
+	for _, c := range cfg.clients {
+		h.clients[c.id] = c
 	}
 	return h
 }
@@ -225,8 +248,9 @@ func (s *Server) Close() {
 	s.srv.Close()
 }
 
-// Requests is how many requests the server has received, counted on arrival: before faults, routing,
-// authentication and validation. A client that validates its input must leave it at 0 for bad input.
+// Requests is how many requests the server has received at X's API, counted on arrival: before faults,
+// routing, authentication and validation. A client that validates its input must leave it at 0 for bad
+// input. Requests to the OAuth endpoints (AuthorizePath, TokenPath) are not counted.
 func (h *Handler) Requests() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -234,11 +258,15 @@ func (h *Handler) Requests() int {
 }
 
 // ReadState returns how far token's user has read conversationID: the highest sequence ID applied, and
-// whether any was.
+// whether any was. Any token of the user will do, an expired or refreshed one included.
 func (h *Handler) ReadState(token, conversationID string) (seq string, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	seq, ok = h.read[readKey{token, conversationID}]
+	user, known := h.userOf(token)
+	if !known {
+		return "", false
+	}
+	seq, ok = h.read[readKey{user, conversationID}]
 	return seq, ok
 }
 
@@ -251,8 +279,8 @@ func (h *Handler) Marks() []Mark {
 	return out
 }
 
-// RateLimit returns token's current rate-limit window as the next response's headers would report it
-// before that request is counted.
+// RateLimit returns the current rate-limit window of token's user as the next response's headers would
+// report it before that request is counted. Any token of the user will do, an expired one included.
 func (h *Handler) RateLimit(token string) RateLimitState {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -318,16 +346,24 @@ func takeFault(queue *[]fault) (fault, bool) {
 	return f, true
 }
 
-// currentWindow returns token's rate-limit window, opening a new one when the last has ended. Unknown
-// tokens get a fresh window that is not stored, so that garbage tokens cannot grow the server's memory.
-// Call with h.mu held.
+// currentWindow returns the rate-limit window of token's user, opening a new one when the last has
+// ended. Unknown tokens get a fresh window that is not stored, so that garbage tokens cannot grow the
+// server's memory. Call with h.mu held.
 func (h *Handler) currentWindow(token string, now time.Time) *window {
-	w := h.windows[token]
+	user, known := h.userOf(token)
+	if !known {
+		return &window{end: now.Add(h.window)}
+	}
+	return h.userWindow(user, now)
+}
+
+// userWindow returns user's rate-limit window, opening a new one when the last has ended. Call with
+// h.mu held.
+func (h *Handler) userWindow(user string, now time.Time) *window {
+	w := h.windows[user]
 	if w == nil || !now.Before(w.end) {
 		w = &window{end: now.Add(h.window)}
-		if h.tokens[token] {
-			h.windows[token] = w
-		}
+		h.windows[user] = w
 	}
 	return w
 }
@@ -344,18 +380,17 @@ func ceilSecond(t time.Time) time.Time {
 	return t.Truncate(time.Second).Add(time.Second)
 }
 
-// bearerToken returns the token of an "Authorization: Bearer …" header ("" when there is none).
-func bearerToken(r *http.Request) string {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	return strings.TrimSpace(token)
-}
-
 // ServeHTTP answers one request as X would; see the package documentation for the order of the rules.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	token := bearerToken(r)
+	switch r.URL.Path {
+	case AuthorizePath:
+		h.serveAuthorize(w, r)
+		return
+	case TokenPath:
+		h.serveToken(w, r)
+		return
+	}
+	token := presentedToken(r)
 	// Reading the body first lets net/http notice a client that hangs up during the latency below (it
 	// watches the connection only once the body is consumed), and makes a dropped connection a clean EOF.
 	raw, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -364,7 +399,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.requests++
 	latency := h.latency
 	injected, hasFault := takeFault(&h.before)
-	known := h.tokens[token]
 	h.mu.Unlock()
 
 	if latency > 0 {
@@ -395,7 +429,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeProblem(w, token, aboutBlank(http.StatusNotFound,
 			fmt.Sprintf("No operation at %s %s.", r.Method, r.URL.Path)))
 		return
-	case !known:
+	}
+	user, known := h.authenticate(r, raw)
+	if !known {
 		// X's own answer, word for word: it says nothing about why, and neither does the fake.
 		h.writeProblem(w, token, aboutBlank(http.StatusUnauthorized, "Unauthorized"))
 		return
@@ -403,7 +439,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Every authenticated request uses the window up, whether or not it is valid, as on X.
 	h.mu.Lock()
-	win := h.currentWindow(token, h.now())
+	win := h.userWindow(user, h.now())
 	allowed := win.used < h.limit
 	if allowed {
 		win.used++
@@ -450,7 +486,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	h.mu.Lock()
-	h.apply(token, rr.params["id"], body.SeenUntilSequenceID)
+	h.apply(token, user, rr.params["id"], body.SeenUntilSequenceID)
 	lost, isLost := takeFault(&h.after)
 	h.mu.Unlock()
 	if isLost {
@@ -461,12 +497,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // apply records a mark and moves the read state forward, never back. Call with h.mu held.
-func (h *Handler) apply(token, conversationID, seq string) {
-	key := readKey{token, conversationID}
+func (h *Handler) apply(token, user, conversationID, seq string) {
+	key := readKey{user, conversationID}
 	cur, ok := h.read[key]
 	advanced := !ok || compareSequenceIDs(seq, cur) > 0
 	if advanced {
 		h.read[key] = seq
 	}
-	h.marks = append(h.marks, Mark{Token: token, ConversationID: conversationID, SequenceID: seq, Time: h.now(), Advanced: advanced})
+	h.marks = append(h.marks, Mark{Token: token, User: user, ConversationID: conversationID, SequenceID: seq, Time: h.now(), Advanced: advanced})
 }
