@@ -1,7 +1,8 @@
 // Package api marks X Chat conversations read: POST /2/chat/conversations/{id}/read on X API v2.
 //
-// It validates the conversation ID against X's pattern before anything is sent, attaches an OAuth 2.0
-// user access token (scopes users.read, dm.write, tweet.read), retries what is safe to retry within X's
+// It validates the conversation ID against X's pattern before anything is sent, attaches the user's
+// credentials (an OAuth 2.0 user access token with the scopes users.read, dm.write and tweet.read, or
+// OAuth 1.0a user context), retries what is safe to retry within X's
 // rate limits, and turns every answer into a *MarkReadResult or a typed error.
 //
 // The shortest correct use:
@@ -14,7 +15,9 @@
 //		log.Fatal(err)
 //	}
 //
-// For a token that refreshes, pass a golang.org/x/oauth2 TokenSource with WithTokenSource. X's refusals
+// For a bot that runs for weeks, NewFileTokenSource keeps a refreshing token (the one `markread login`
+// stores) safe across X's rotation of refresh tokens, restarts and concurrent processes; pass it, or any
+// golang.org/x/oauth2 TokenSource, with WithTokenSource. WithOAuth1 signs with OAuth 1.0a instead. X's refusals
 // come back as *APIError (errors.As), a 429 also as errors.Is(err, ErrRateLimited), and rejected input as
 // errors.Is(err, ErrInvalidConversationID) or ErrInvalidSequenceID.
 //
