@@ -66,15 +66,27 @@ func bearer(ts oauth2.TokenSource) authorizer {
 type tokenSourceError struct{ cause error }
 
 func (e *tokenSourceError) Error() string {
+	// A store's token source (NewStoreTokenSource) already says it safely, with the package's prefix,
+	// which is dropped here so that the Client's error has it once. A type assertion, not errors.As: a
+	// caller's source that wraps such an error keeps its own words.
+	if own, ok := e.cause.(*storeError); ok {
+		return own.err.Error()
+	}
 	var retrieve *oauth2.RetrieveError
 	if !errors.As(e.cause, &retrieve) {
 		return "token source: " + oneLine(e.cause.Error())
 	}
+	return refusalText(retrieve, nil)
+}
+
+// refusalText describes a token endpoint's refusal by its status and error code alone, the code
+// scrubbed of secrets (an endpoint may echo one in it), on one line and bounded.
+func refusalText(retrieve *oauth2.RetrieveError, secrets scrubber) string {
 	text := "the token endpoint refused to issue a token"
 	if retrieve.Response != nil {
 		text += " (HTTP " + strconv.Itoa(retrieve.Response.StatusCode) + ")"
 	}
-	if code := retrieve.ErrorCode; code != "" {
+	if code := secrets.text(retrieve.ErrorCode); code != "" {
 		text += ": " + oneLine(code[:min(len(code), 64)])
 	}
 	return text

@@ -1,0 +1,270 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
+)
+
+// Timing of a store's token source.
+const (
+	// refreshMargin is how long before its expiry an access token is renewed: enough for a request that
+	// takes it to reach X while it is still valid, on a clock that is a little off.
+	refreshMargin = time.Minute
+	// lockWait bounds the wait for another process's refresh: one takes a second or two; longer means
+	// that process is stuck.
+	lockWait = time.Minute
+)
+
+// NewFileTokenSource returns a token source for the token in the file at path, as `markread login`
+// writes it: NewStoreTokenSource with NewFileTokenStore(path). Every process on the machine that
+// refreshes the token through such a source shares it safely.
+func NewFileTokenSource(ctx context.Context, conf *oauth2.Config, path string) (oauth2.TokenSource, error) {
+	store, err := newFileTokenStore(path)
+	if err != nil {
+		return nil, prefixedStore(err)
+	}
+	return NewStoreTokenSource(ctx, conf, store)
+}
+
+// NewStoreTokenSource returns a token source that hands out the access token kept in store while it is
+// valid and renews it through conf about a minute before it expires, so that a bot survives X's
+// rotating, single-use refresh tokens, restarts and concurrency:
+//
+//   - one refresh at a time: concurrent Token calls in the process share one refresh, and across
+//     processes the store's lock is taken, then the token read again, because another process may have
+//     rotated it meanwhile (a refresh held up by another process for over a minute fails);
+//   - the rotated token is saved in the store before its access token is handed out; if saving fails,
+//     the token is kept in memory and saving is tried again on the next call, whose token is not handed
+//     out before;
+//   - when no token is stored, X refuses the refresh token (invalid_grant), or the access token has
+//     expired with no refresh token, the error matches errors.Is(err, ErrLoginRequired), says to log in
+//     again, and the refused refresh token is never sent again: a later call reads the store again and
+//     carries on with the token a new login saves.
+//
+// The token is read once here, so that a missing or unusable token is reported at once. ctx is used for
+// every refresh, as x/oauth2's Config.TokenSource uses it: its oauth2.HTTPClient value, if any, is the
+// HTTP client, and once it is done, refreshes fail. conf's ClientID, ClientSecret and Endpoint.TokenURL
+// are used; when conf's Endpoint.AuthStyle is left to be detected, the client authenticates as X
+// requires: with HTTP Basic when conf has a client secret (a confidential client), else with client_id
+// in the form (a public client), so that a single-use refresh token is never sent twice to find out.
+//
+// Errors of the source name the store's file, if it has one, and never show a token or the client
+// secret, even when the token endpoint echoes them.
+func NewStoreTokenSource(ctx context.Context, conf *oauth2.Config, store TokenStore) (oauth2.TokenSource, error) {
+	src, err := newStoreTokenSource(ctx, conf, store)
+	if err != nil {
+		return nil, prefixedStore(err)
+	}
+	return src, nil
+}
+
+func newStoreTokenSource(ctx context.Context, conf *oauth2.Config, store TokenStore) (*storeTokenSource, error) {
+	switch {
+	case ctx == nil:
+		return nil, errors.New("NewStoreTokenSource: nil context")
+	case conf == nil:
+		return nil, errors.New("NewStoreTokenSource: nil *oauth2.Config")
+	case store == nil:
+		return nil, errors.New("NewStoreTokenSource: nil TokenStore")
+	case conf.Endpoint.TokenURL == "":
+		return nil, errors.New("NewStoreTokenSource: the oauth2.Config has no Endpoint.TokenURL to refresh the token at")
+	}
+	if fileStore, ok := store.(*FileTokenStore); ok && fileStore == nil {
+		return nil, errors.New("NewStoreTokenSource: nil *FileTokenStore")
+	}
+	confCopy := *conf // not the caller's: its AuthStyle may be set below, and it must not change later
+	if confCopy.Endpoint.AuthStyle == oauth2.AuthStyleAutoDetect {
+		confCopy.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+		if confCopy.ClientSecret != "" {
+			confCopy.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+		}
+	}
+	tok, err := store.Load(ctx)
+	if err != nil {
+		return nil, withoutPrefix(err)
+	}
+	s := &storeTokenSource{ctx: ctx, conf: &confCopy, store: store, current: tok}
+	return s, nil
+}
+
+// storeTokenSource is the source NewStoreTokenSource returns.
+type storeTokenSource struct {
+	ctx   context.Context
+	conf  *oauth2.Config
+	store TokenStore
+	group singleflight.Group
+
+	mu sync.Mutex
+	// current is the token last read or saved; its access token is handed out while it lasts.
+	current *oauth2.Token
+	// unsaved is a token refreshed but not yet saved: its refresh token is the only valid one left.
+	unsaved *oauth2.Token
+	// refused is the refresh token X refused: it is never sent again.
+	refused string
+}
+
+// Format prints the source without its tokens or the client secret, whatever the verb.
+func (s *storeTokenSource) Format(f fmt.State, _ rune) {
+	_, _ = fmt.Fprintf(f, "api.storeTokenSource{store: %s}", s.storeName())
+}
+
+// Token returns a valid access token, refreshing it first when it expires within about a minute.
+func (s *storeTokenSource) Token() (*oauth2.Token, error) {
+	if tok := s.valid(); tok != nil {
+		return tok, nil
+	}
+	// One refresh at a time in the process; every caller waiting meanwhile gets its outcome.
+	result, err, _ := s.group.Do("refresh", func() (any, error) { return s.refresh() })
+	if err != nil {
+		return nil, prefixedStore(err)
+	}
+	tok := *result.(*oauth2.Token) // a copy for each caller, so that none changes another's
+	return &tok, nil
+}
+
+// valid returns a copy of the current token if its access token lasts beyond the margin, else nil.
+func (s *storeTokenSource) valid() *oauth2.Token {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !lasts(s.current) {
+		return nil
+	}
+	tok := *s.current
+	return &tok
+}
+
+// lasts reports whether tok's access token is valid beyond the refresh margin. A token without an
+// expiry lasts for ever, as x/oauth2 has it.
+func lasts(tok *oauth2.Token) bool {
+	return tok != nil && tok.AccessToken != "" &&
+		(tok.Expiry.IsZero() || time.Now().Add(refreshMargin).Before(tok.Expiry))
+}
+
+// refresh renews the token under the store's lock, unless another caller or process already has.
+func (s *storeTokenSource) refresh() (_ *oauth2.Token, err error) {
+	if tok := s.valid(); tok != nil {
+		return tok, nil // a refresh finished between this caller's check and its turn
+	}
+	lockCtx, cancel := context.WithTimeout(s.ctx, lockWait)
+	unlock, err := s.store.Lock(lockCtx)
+	cancel()
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && s.ctx.Err() == nil {
+			return nil, fmt.Errorf("another process has been refreshing %s for over %v; if it is stuck, stop it: %w",
+				s.storeName(), lockWait, withoutPrefix(err))
+		}
+		return nil, withoutPrefix(err)
+	}
+	defer func() {
+		if unlockErr := unlock(); unlockErr != nil && err == nil {
+			err = withoutPrefix(unlockErr)
+		}
+	}()
+
+	stored, err := s.store.Load(s.ctx)
+	if err != nil {
+		return nil, withoutPrefix(err) // nothing stored (log in), or a store that cannot be read
+	}
+	if lasts(stored) {
+		return s.adopt(stored), nil // another process renewed it, or a new login stored it
+	}
+	s.mu.Lock()
+	unsaved, refused := s.unsaved, s.refused
+	s.mu.Unlock()
+	if unsaved != nil && stored.RefreshToken != unsaved.RefreshToken {
+		// The store still holds the refresh token this source spent: only the unsaved one is valid.
+		if _, err := s.save(unsaved); err != nil {
+			return nil, err
+		}
+		if lasts(unsaved) {
+			return unsaved, nil
+		}
+		stored = unsaved
+	}
+	if stored.RefreshToken == "" {
+		return nil, fmt.Errorf("the access token in %s has expired and there is no refresh token to renew it: %w",
+			s.storeName(), ErrLoginRequired)
+	}
+	if stored.RefreshToken == refused {
+		return nil, fmt.Errorf("renewing the token in %s: its refresh token was refused before (invalid_grant) and is not sent again: %w",
+			s.storeName(), ErrLoginRequired)
+	}
+
+	// x/oauth2 refreshes a token that has no access token, whatever its expiry.
+	fresh, err := s.conf.TokenSource(s.ctx, &oauth2.Token{RefreshToken: stored.RefreshToken}).Token()
+	if err != nil {
+		return nil, s.refreshFailure(stored, err)
+	}
+	if fresh.Extra("scope") == nil && stored.Extra("scope") != nil {
+		fresh = fresh.WithExtra(map[string]any{"scope": stored.Extra("scope")})
+	}
+	return s.save(fresh)
+}
+
+// adopt makes tok the current token, forgetting an unsaved one: the store holds a newer token.
+func (s *storeTokenSource) adopt(tok *oauth2.Token) *oauth2.Token {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.current, s.unsaved = tok, nil
+	return tok
+}
+
+// save stores a refreshed token before its access token is handed out. When the store fails, the token
+// is kept to be saved on the next call: its refresh token is now the only one X accepts.
+func (s *storeTokenSource) save(tok *oauth2.Token) (*oauth2.Token, error) {
+	if err := s.store.Save(s.ctx, tok); err != nil {
+		s.mu.Lock()
+		s.unsaved = tok
+		s.mu.Unlock()
+		return nil, fmt.Errorf("the token was renewed but could not be saved (saving is tried again on the next call): %w",
+			withoutPrefix(err))
+	}
+	return s.adopt(tok), nil
+}
+
+// refreshFailure describes a failed refresh without the token endpoint's answer, which may echo the
+// refresh token or the client secret; the cause stays reachable with errors.As. X's invalid_grant means
+// the refresh token is spent or revoked: only a new login helps, and it is never sent again.
+func (s *storeTokenSource) refreshFailure(stored *oauth2.Token, err error) error {
+	secrets := scrubber{stored.RefreshToken, stored.AccessToken, s.conf.ClientSecret}
+	what := "renewing the token in " + s.storeName() + ": "
+	var retrieve *oauth2.RetrieveError
+	if !errors.As(err, &retrieve) {
+		return &refreshError{text: what + oneLine(secrets.text(err.Error())), cause: err}
+	}
+	if retrieve.ErrorCode != "invalid_grant" {
+		return &refreshError{text: what + refusalText(retrieve, secrets), cause: err}
+	}
+	s.mu.Lock()
+	s.refused = stored.RefreshToken
+	s.mu.Unlock()
+	refusal := &refreshError{text: what + refusalText(retrieve, secrets) + " (the refresh token is spent or revoked)", cause: err}
+	return fmt.Errorf("%w: %w", refusal, ErrLoginRequired)
+}
+
+// storeName names the store in errors: its file, when it has one.
+func (s *storeTokenSource) storeName() string {
+	if fileStore, ok := s.store.(*FileTokenStore); ok {
+		return fileStore.path
+	}
+	return "the token store"
+}
+
+// refreshError is a failed refresh, its text made safe when it was made: scrubbed of the secrets the
+// request carried and limited to one line.
+type refreshError struct {
+	text  string
+	cause error
+}
+
+func (e *refreshError) Error() string { return e.text }
+func (e *refreshError) Unwrap() error { return e.cause }
+
+// Format prints the error's text whatever the verb: a %d would otherwise make fmt walk to the cause.
+func (e *refreshError) Format(f fmt.State, verb rune) { formatText(f, verb, e.text) }
