@@ -1,15 +1,22 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/oauth2"
 
+	"github.com/xchat-go/markread/api"
 	"github.com/xchat-go/markread/internal/loopback"
 )
 
@@ -88,4 +95,179 @@ func defaultTokenFile() (string, error) {
 		return "", errors.New("no user config directory to keep the token in (" + err.Error() + "); pass --token-file PATH")
 	}
 	return filepath.Join(dir, "markread", "token.json"), nil
+}
+
+// oauth1Vars are OAuth 1.0a's four credentials, taken from the environment only.
+var oauth1Vars = []string{"X_OAUTH1_CONSUMER_KEY", "X_OAUTH1_CONSUMER_SECRET", "X_OAUTH1_ACCESS_TOKEN", "X_OAUTH1_ACCESS_TOKEN_SECRET"}
+
+// markAuth is how the mark command authenticates.
+type markAuth struct {
+	option api.Option
+	kind   authKind
+	// secrets are the credentials sent so far, for report to scrub from anything it prints.
+	secrets func() []string
+}
+
+type authKind int
+
+const (
+	bearerToken authKind = iota // X_ACCESS_TOKEN or a raw --token-file
+	storedToken                 // a token file markread login wrote, renewed as it expires
+	oauth1User                  // the X_OAUTH1_* variables
+)
+
+// markCredentials finds the mark command's credentials: OAuth 1.0a from the X_OAUTH1_* variables,
+// X_ACCESS_TOKEN, --token-file (a raw access token, or a file markread login wrote), or else the token
+// markread login stored. Only one kind may be given, so that markread never quietly uses another account
+// than the one meant. ctx is the one every refresh of a stored token runs under.
+func markCredentials(ctx context.Context, tokenFile string, env func(string) string) (markAuth, error) {
+	var given, missing []string
+	var oauth1 []string
+	for _, name := range oauth1Vars {
+		value := strings.TrimSpace(env(name))
+		oauth1 = append(oauth1, value)
+		if value == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) < len(oauth1Vars) {
+		given = append(given, "X_OAUTH1_*")
+	}
+	accessToken := strings.TrimSpace(env("X_ACCESS_TOKEN"))
+	if accessToken != "" {
+		given = append(given, "X_ACCESS_TOKEN")
+	}
+	if tokenFile != "" {
+		given = append(given, "--token-file")
+	}
+	if len(given) > 1 {
+		return markAuth{}, failf(exitUsage, "credentials from %s: give one kind only", strings.Join(given, " and "))
+	}
+
+	switch {
+	case len(missing) < len(oauth1Vars):
+		if len(missing) > 0 {
+			return markAuth{}, failf(exitUsage, "OAuth 1.0a needs all four of %s; %s not set",
+				strings.Join(oauth1Vars, ", "), strings.Join(missing, ", "))
+		}
+		return markAuth{
+			option:  api.WithOAuth1(oauth1[0], oauth1[1], oauth1[2], oauth1[3]),
+			kind:    oauth1User,
+			secrets: func() []string { return oauth1 },
+		}, nil
+	case accessToken != "":
+		return bearer(accessToken), nil
+	case tokenFile != "":
+		token, isJSON, err := readTokenFile(tokenFile)
+		if err != nil {
+			return markAuth{}, failf(exitUsage, "%s", err)
+		}
+		if !isJSON {
+			return bearer(token), nil
+		}
+		return storedCredentials(ctx, tokenFile, env)
+	}
+
+	path, err := defaultTokenFile()
+	if err == nil {
+		if _, statErr := os.Stat(path); errors.Is(statErr, fs.ErrNotExist) {
+			err = fmt.Errorf("no token is stored in %q", path)
+		}
+	}
+	if err != nil {
+		return markAuth{}, &failure{code: exitUsage, hints: noTokenHints,
+			msg: "no credentials (" + err.Error() + "): run markread login, set X_ACCESS_TOKEN, or pass --token-file PATH"}
+	}
+	return storedCredentials(ctx, path, env)
+}
+
+func bearer(token string) markAuth {
+	return markAuth{option: api.WithToken(token), kind: bearerToken, secrets: func() []string { return []string{token} }}
+}
+
+// storedCredentials uses the token file at path that markread login wrote, renewing the access token
+// through the app in the environment as it expires.
+func storedCredentials(ctx context.Context, path string, env func(string) string) (markAuth, error) {
+	conf, err := oauthConfig(env, fmt.Sprintf("renewing the token in %q", path))
+	if err != nil {
+		return markAuth{}, failf(exitUsage, "%s", err)
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{
+		// A redirect would re-send the refresh token (and a 307 the client's Basic credentials) to
+		// wherever it points: refuse it.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	})
+	src, err := api.NewFileTokenSource(ctx, conf, path)
+	if err != nil {
+		code := exitUsage
+		if errors.Is(err, api.ErrLoginRequired) {
+			code = exitAuth
+		}
+		return markAuth{}, &failure{code: code, msg: err.Error(), fromAPI: true}
+	}
+	recorder := &recordingSource{src: src}
+	return markAuth{
+		option:  api.WithTokenSource(recorder),
+		kind:    storedToken,
+		secrets: recorder.handedOut,
+	}, nil
+}
+
+// recordingSource remembers the access tokens its source hands out, for report to scrub.
+type recordingSource struct {
+	src    oauth2.TokenSource
+	mu     sync.Mutex
+	tokens []string
+}
+
+func (s *recordingSource) Token() (*oauth2.Token, error) {
+	tok, err := s.src.Token()
+	if err == nil && tok != nil && tok.AccessToken != "" {
+		s.mu.Lock()
+		if !slices.Contains(s.tokens, tok.AccessToken) {
+			s.tokens = append(s.tokens, tok.AccessToken)
+		}
+		s.mu.Unlock()
+	}
+	return tok, err
+}
+
+func (s *recordingSource) handedOut() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.tokens)
+}
+
+// Format shows no token whatever the verb.
+func (s *recordingSource) Format(f fmt.State, _ rune) { fmt.Fprint(f, "recordingSource") }
+
+// readTokenFile reads --token-file: a raw access token, or (isJSON) a token file markread login wrote,
+// which the api package reads itself. Its errors name the file, never its content.
+func readTokenFile(path string) (token string, isJSON bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var pathErr *os.PathError
+		if errors.As(err, &pathErr) {
+			err = pathErr.Err // its text quotes the path raw; %q below does not
+		}
+		return "", false, fmt.Errorf("--token-file %q: %w", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxTokenFileBytes+1))
+	if err != nil {
+		return "", false, fmt.Errorf("--token-file %q: %w", path, err)
+	}
+	if len(data) > maxTokenFileBytes {
+		return "", false, fmt.Errorf("--token-file %q: larger than %d bytes; want a file holding only the access token, or one markread login wrote", path, maxTokenFileBytes)
+	}
+	token = strings.TrimSpace(string(data))
+	switch {
+	case token == "":
+		return "", false, fmt.Errorf("--token-file %q is empty", path)
+	case strings.HasPrefix(token, "{"):
+		return "", true, nil
+	case strings.ContainsAny(token, " \t\r\n"):
+		return "", false, fmt.Errorf("--token-file %q holds more than one word; want only the access token, or a file markread login wrote", path)
+	}
+	return token, false, nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -66,12 +67,94 @@ const (
 	maxPastedBytes = 16 << 10
 )
 
+func runLogin(ctx context.Context, args []string, env func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("markread login", flag.ContinueOnError)
+	tokenFile := fs.String("token-file", "", "")
+	redirectURI := fs.String("redirect-uri", defaultRedirectURI, "")
+	headless := fs.Bool("headless", false, "")
+	positional, err := parseInterspersed(fs, args)
+	switch {
+	case errors.Is(err, errHelp):
+		fmt.Fprint(stdout, loginUsage)
+		return exitOK
+	case err != nil:
+		errorLine(stderr, "login: "+err.Error()+" (markread login --help)")
+		return exitUsage
+	case len(positional) > 0:
+		errorLine(stderr, "login takes no arguments (markread login --help)")
+		return exitUsage
+	}
+
+	conf, err := oauthConfig(env, "markread login")
+	if err != nil {
+		errorLine(stderr, "login: "+err.Error())
+		return exitUsage
+	}
+	redirect, err := parseRedirectURI(*redirectURI)
+	if err != nil {
+		errorLine(stderr, "login: "+err.Error())
+		return exitUsage
+	}
+	conf.RedirectURL = redirect.String()
+	store, err := openTokenStore(*tokenFile)
+	if err != nil {
+		return asFailure(err).print(stderr)
+	}
+	flow, err := newLoginFlow(conf, redirect)
+	if err != nil {
+		errorLine(stderr, "login: "+err.Error())
+		return exitFailure
+	}
+
+	var tok *oauth2.Token
+	save := func(ctx context.Context, code string) error {
+		t, err := flow.exchange(ctx, code)
+		if err != nil {
+			return err
+		}
+		if err := saveToken(ctx, store, t); err != nil {
+			return err
+		}
+		tok = t
+		return nil
+	}
+	if *headless {
+		fmt.Fprintf(stderr, "Open this URL in a browser on any machine and authorize the app:\n\n  %s\n\n", flow.authURL())
+		fmt.Fprintf(stderr, "Then paste here the address the browser was sent to (it starts with %s; the page may fail to load), and press Enter:\n", conf.RedirectURL)
+		var code string
+		code, err = flow.readPasted(ctx, stdin)
+		if err == nil {
+			err = save(ctx, code)
+		}
+	} else {
+		var listeners []net.Listener
+		listeners, err = listen(redirect)
+		if err != nil {
+			errorLine(stderr, "login: "+err.Error())
+			return exitFailure
+		}
+		fmt.Fprintf(stderr, "Open this URL in your browser and authorize the app:\n\n  %s\n\n", flow.authURL())
+		if err := openBrowser(env, flow.authURL()); err != nil {
+			fmt.Fprintf(stderr, "(could not open a browser: %s; open the URL yourself)\n", printable(err.Error()))
+		}
+		fmt.Fprintf(stderr, "Waiting up to %s for X to send the browser back to %s ...\n", loginTimeout, conf.RedirectURL)
+		err = flow.awaitCallback(ctx, listeners, save)
+	}
+	if err != nil {
+		return asFailure(err).print(stderr)
+	}
+	fmt.Fprintf(stdout, "logged in; the token is kept in %s\n", store.Path())
+	fmt.Fprint(stdout, describeToken(tok, time.Now()))
+	return exitOK
+}
+
 // failure is an error that ends the command with its exit code. msg is the command's own text, printed
 // with errorLine, or with fromAPI the api package's error text, prefix included, printed as it is.
 type failure struct {
 	code    int
 	msg     string
 	fromAPI bool
+	hints   string // lines for a person after the error line, indented
 }
 
 func (f *failure) Error() string { return f.msg }
@@ -90,6 +173,7 @@ func (f *failure) print(stderr io.Writer) int {
 	} else {
 		errorLine(stderr, f.msg)
 	}
+	fmt.Fprint(stderr, f.hints)
 	return f.code
 }
 
@@ -195,7 +279,12 @@ func (f *loginFlow) exchangeFailure(err error, code string) error {
 	case "invalid_grant", "invalid_request":
 		msg += ": " + code + "; the code lasts only 30 seconds, and --redirect-uri must be exactly your app's callback URL: run markread login again"
 	default:
-		msg += ": " + errorCodeText(code)
+		if oauthErrorCode.MatchString(code) {
+			msg += ": " + code
+		} else {
+			// Not an error code's shape: what a hostile endpoint echoing the request would send.
+			msg += " with an error code that is not one (withheld)"
+		}
 	}
 	return failf(exitAuth, "login: %s", msg)
 }
@@ -427,7 +516,8 @@ func printable(s string) string {
 	return s
 }
 
-// scrub replaces each secret in s.
+// scrub replaces each secret in s. Scrubbing a string of a few characters would shred the text (and such a
+// string is no secret: X's tokens and keys are far longer), so only plausible secrets are replaced.
 func scrub(s string, secrets ...string) string {
 	for _, secret := range secrets {
 		if len(secret) >= minScrubbedToken {

@@ -32,6 +32,9 @@ const usageText = `markread marks an X Chat conversation read, up to and includi
 
 Usage:
   markread [flags] <conversation-id> <seen-until-sequence-id>
+  markread login       log in to X in the browser and keep the token (markread login --help)
+  markread token       say whether a token is kept, when it expires and its scopes, never the token
+  markread logout      delete the kept token
   markread demo        mark a conversation read against a built-in fake X API; no token needed
   markread serve       run the fake X API on a loopback port for other programs' tests
                        (markread serve --help for its flags)
@@ -39,12 +42,19 @@ Usage:
 The conversation ID is the recipient's user ID for a 1:1 conversation, "<user ID>-<user ID>", the
 "<user ID>:<user ID>" form X Chat events carry, or "g<group ID>". The sequence ID is the last message read.
 
-Authentication: an OAuth 2.0 user access token with the scopes users.read, dm.write and tweet.read (add
-offline.access to get a refresh token), from $X_ACCESS_TOKEN or --token-file. There is no --token flag:
-a token on the command line ends up in shell history and in ps.
+Authentication, one kind only:
+  - OAuth 1.0a: all four of $X_OAUTH1_CONSUMER_KEY, $X_OAUTH1_CONSUMER_SECRET, $X_OAUTH1_ACCESS_TOKEN and
+    $X_OAUTH1_ACCESS_TOKEN_SECRET (user tokens that do not expire)
+  - an OAuth 2.0 user access token with the scopes users.read, dm.write and tweet.read, from
+    $X_ACCESS_TOKEN or --token-file
+  - the token markread login kept (or a token file it wrote, given with --token-file), renewed as it
+    expires through your app: set $X_CLIENT_ID, and $X_CLIENT_SECRET for a confidential client;
+    login asks for offline.access too, for the refresh token
+There is no --token flag: a token on the command line ends up in shell history and in ps.
 
 Flags:
-  --token-file PATH   read the access token from PATH (surrounding white space is ignored)
+  --token-file PATH   read the access token from PATH (surrounding white space is ignored), or the token
+                      file markread login wrote there
   --base-url URL      the API's base URL (default $X_API_BASE_URL, else https://api.x.com)
   --timeout D         give up after D, retries included (default 30s)
   --max-retries N     retries after a network error or a 5xx (default 3); a 503's Retry-After is waited
@@ -57,7 +67,7 @@ Exit codes:
   0  marked read
   1  any other failure: network, server error, timeout
   2  usage error or invalid input; nothing was sent
-  3  X refused the token (HTTP 401 or 403)
+  3  X refused the token (HTTP 401 or 403), or the kept token cannot be renewed: run markread login
   4  rate limited; the message says when the limit resets
 `
 
@@ -76,6 +86,12 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 			return runDemo(ctx, args[1:], stdout, stderr)
 		case "serve":
 			return runServe(ctx, args[1:], env, stdout, stderr)
+		case "login":
+			return runLogin(ctx, args[1:], env, os.Stdin, stdout, stderr)
+		case "token":
+			return runToken(ctx, args[1:], stdout, stderr)
+		case "logout":
+			return runLogout(args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, usageText)
 			return exitOK
