@@ -300,25 +300,22 @@ func (h *Handler) exchangeCode(client oauthClient, form url.Values) (tokenRespon
 		return tokenResponse{}, invalidRequestf("Missing required parameter [code].")
 	}
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	ac, ok := h.codes[code]
 	if ok && ac.clientID == client.id {
 		delete(h.codes, code)
 	}
-	now := h.now()
-	h.mu.Unlock()
 	switch {
 	case !ok || ac.clientID != client.id:
 		return tokenResponse{}, invalidGrant("Value passed for the authorization code was invalid.")
-	case !now.Before(ac.expiry):
+	case !h.now().Before(ac.expiry):
 		return tokenResponse{}, invalidGrant("The authorization code has expired.")
 	case form.Get("redirect_uri") != ac.redirectURI:
 		return tokenResponse{}, invalidGrant("Value passed for the redirect uri did not match the one the code was issued for.")
 	case !verifierMatches(form.Get("code_verifier"), ac.challenge):
 		return tokenResponse{}, invalidGrant("Value passed for the code verifier did not match the code challenge.")
 	}
-	h.mu.Lock()
 	resp, _ := h.issueLocked(client.id, OAuthUser, ac.scope)
-	h.mu.Unlock()
 	return resp, nil
 }
 
@@ -443,12 +440,18 @@ func (h *Handler) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	code := newSecret()
 	h.mu.Lock()
+	now := h.now()
+	for old, c := range h.codes {
+		if !now.Before(c.expiry) {
+			delete(h.codes, old) // codes nobody exchanged do not pile up
+		}
+	}
 	h.codes[code] = authCode{
 		clientID:    client.id,
 		redirectURI: redirectURI,
 		challenge:   q.Get("code_challenge"),
 		scope:       strings.Join(strings.Fields(q.Get("scope")), " "),
-		expiry:      h.now().Add(codeLifetime),
+		expiry:      now.Add(codeLifetime),
 	}
 	h.mu.Unlock()
 	back(url.Values{"code": {code}})

@@ -42,6 +42,7 @@ type config struct {
 	now       func() time.Time
 	clients   []oauthClient
 	lifetime  time.Duration
+	oauth1    []oauth1Credentials
 	misuse    []string // option misuse, reported together by NewHandler
 }
 
@@ -159,8 +160,10 @@ type Handler struct {
 	closeOnce sync.Once
 
 	// Set up by NewHandler and never changed: safe to read without mu.
-	clients  map[string]oauthClient
-	lifetime time.Duration
+	clients      map[string]oauthClient
+	lifetime     time.Duration
+	consumers    map[string]string      // OAuth 1.0a consumer key → consumer secret
+	oauth1Tokens map[string]oauth1Token // OAuth 1.0a access token → its secret and consumer
 
 	mu       sync.Mutex // guards everything below
 	tokens   map[string]bearer
@@ -175,6 +178,7 @@ type Handler struct {
 	codes           map[string]authCode
 	refreshTokens   map[string]refreshGrant
 	refreshRequests int
+	nonces          map[oauth1Nonce]time.Time // OAuth 1.0a nonces used → their request's timestamp
 }
 
 // NewHandler returns the fake endpoint configured by opts. It panics on a misused option or if the
@@ -213,6 +217,7 @@ func NewHandler(opts ...Option) *Handler {
 
 		codes:         make(map[string]authCode),
 		refreshTokens: make(map[string]refreshGrant),
+		nonces:        make(map[oauth1Nonce]time.Time),
 	}
 	for _, tok := range cfg.tokens {
 		h.tokens[tok] = bearer{user: tok}
@@ -220,6 +225,7 @@ func NewHandler(opts ...Option) *Handler {
 	for _, c := range cfg.clients {
 		h.clients[c.id] = c
 	}
+	h.consumers, h.oauth1Tokens = oauth1Users(cfg.oauth1)
 	return h
 }
 
