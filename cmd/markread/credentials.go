@@ -121,16 +121,9 @@ const (
 // markread login stored. Only one kind may be given, so that markread never quietly uses another account
 // than the one meant. ctx is the one every refresh of a stored token runs under.
 func markCredentials(ctx context.Context, tokenFile string, env func(string) string) (markAuth, error) {
-	var given, missing []string
-	var oauth1 []string
-	for _, name := range oauth1Vars {
-		value := strings.TrimSpace(env(name))
-		oauth1 = append(oauth1, value)
-		if value == "" {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) < len(oauth1Vars) {
+	var given []string
+	oauth1, oauth1Err := oauth1FromEnv(env)
+	if oauth1 != nil || oauth1Err != nil {
 		given = append(given, "X_OAUTH1_*")
 	}
 	accessToken := strings.TrimSpace(env("X_ACCESS_TOKEN"))
@@ -145,11 +138,9 @@ func markCredentials(ctx context.Context, tokenFile string, env func(string) str
 	}
 
 	switch {
-	case len(missing) < len(oauth1Vars):
-		if len(missing) > 0 {
-			return markAuth{}, failf(exitUsage, "OAuth 1.0a needs all four of %s; %s not set",
-				strings.Join(oauth1Vars, ", "), strings.Join(missing, ", "))
-		}
+	case oauth1Err != nil:
+		return markAuth{}, oauth1Err
+	case oauth1 != nil:
 		return markAuth{
 			option:  api.WithOAuth1(oauth1[0], oauth1[1], oauth1[2], oauth1[3]),
 			kind:    oauth1User,
@@ -179,6 +170,26 @@ func markCredentials(ctx context.Context, tokenFile string, env func(string) str
 			msg: "no credentials (" + err.Error() + "): run markread login, set X_ACCESS_TOKEN, or pass --token-file PATH"}
 	}
 	return storedCredentials(ctx, path, env)
+}
+
+// oauth1FromEnv reads OAuth 1.0a's four credentials, in oauth1Vars' order: nil when none is set, an
+// error naming the missing ones when only some are.
+func oauth1FromEnv(env func(string) string) ([]string, error) {
+	var values, missing []string
+	for _, name := range oauth1Vars {
+		value := strings.TrimSpace(env(name))
+		values = append(values, value)
+		if value == "" {
+			missing = append(missing, name)
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return values, nil
+	case len(oauth1Vars):
+		return nil, nil
+	}
+	return nil, failf(exitUsage, "OAuth 1.0a needs all four of %s; %s not set", strings.Join(oauth1Vars, ", "), strings.Join(missing, ", "))
 }
 
 func bearer(token string) markAuth {

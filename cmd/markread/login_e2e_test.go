@@ -416,3 +416,43 @@ func TestLoginUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestOAuth1AgainstServe(t *testing.T) {
+	var env []string
+	for k, v := range oauth1Env {
+		env = append(env, k+"="+v)
+	}
+	srv := startServe(t, env)
+	r := markread(t, append(env, "X_API_BASE_URL="+srv.url), "g1", "5")
+	if r.code != exitOK || !strings.Contains(r.stdout, "marked g1 read up to 5") {
+		t.Errorf("mark with OAuth 1.0a: exit %d, stderr %q", r.code, r.stderr)
+	}
+	stdout, stderr := srv.stop(t)
+	if !strings.Contains(stderr, "OAuth 1.0a: accepting requests signed") || !strings.Contains(stderr, `POST "/2/chat/conversations/g1/read" → 200`) {
+		t.Errorf("serve's stderr %q", stderr)
+	}
+	var secrets []string
+	for _, v := range oauth1Env {
+		secrets = append(secrets, v)
+	}
+	noSecrets(t, []string{r.stdout, r.stderr, stdout, stderr}, secrets...)
+}
+
+func TestServeOAuthUsageErrors(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"--redirect-uri", defaultRedirectURI}, "give the app's --client-id too"},
+		{nil, []string{"--client-id", "app", "--redirect-uri", "https://example.com/cb"}, "must be http"},
+		{nil, []string{"--client-id", "a b"}, `--client-id "a b": want letters, digits`},
+		{nil, []string{"--token-lifetime", "500ms"}, "--token-lifetime of at least 1s"},
+		{map[string]string{"X_OAUTH1_CONSUMER_KEY": "k-0123"}, nil, "OAuth 1.0a needs all four"},
+	} {
+		code, _, stderr := runProbe(t, tt.env, append([]string{"serve", "--addr", "127.0.0.1:0"}, tt.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v %q: exit %d, stderr %q; want 2 and one line saying %q", tt.env, tt.args, code, stderr, tt.want)
+		}
+	}
+}

@@ -422,7 +422,7 @@ func TestOAuthConfigFromTheEnvironment(t *testing.T) {
 
 // failf's errors keep their exit code through wrapping; anything else is exit 1.
 func TestAsFailure(t *testing.T) {
-	if f := asFailure(errors.New("boom\x1b")); f.code != exitFailure || f.msg != `boom\x1b` {
+	if f := asFailure(errors.New("boom\x1b\xff")); f.code != exitFailure || f.msg != `boom\x1b\xff` {
 		t.Errorf("plain error: %+v", f)
 	}
 	if f := asFailure(failf(exitAuth, "login: no")); f.code != exitAuth || f.line() != "markread: login: no" {

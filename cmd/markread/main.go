@@ -6,13 +6,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/xchat-go/markread/api"
 )
@@ -133,4 +137,79 @@ func versionText() string {
 // from the api package carry its prefix already and are printed as they are.
 func errorLine(stderr io.Writer, msg string) {
 	fmt.Fprintln(stderr, "markread: "+msg)
+}
+
+// failure is an error that ends the command with its exit code. msg is the command's own text, printed
+// with errorLine, or with fromAPI the api package's error text, prefix included, printed as it is.
+type failure struct {
+	code    int
+	msg     string
+	fromAPI bool
+	hints   string // lines for a person after the error line, indented
+}
+
+func (f *failure) Error() string { return f.msg }
+
+// line is the stderr line, prefix included.
+func (f *failure) line() string {
+	if f.fromAPI {
+		return f.msg
+	}
+	return "markread: " + f.msg
+}
+
+func (f *failure) print(stderr io.Writer) int {
+	if f.fromAPI {
+		fmt.Fprintln(stderr, f.msg)
+	} else {
+		errorLine(stderr, f.msg)
+	}
+	fmt.Fprint(stderr, f.hints)
+	return f.code
+}
+
+func failf(code int, format string, args ...any) error {
+	return &failure{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// asFailure gives err an exit code: its own if it has one, else exitFailure.
+func asFailure(err error) *failure {
+	var f *failure
+	if errors.As(err, &f) {
+		return f
+	}
+	return &failure{code: exitFailure, msg: printable(err.Error())}
+}
+
+// printable escapes what could forge output or move a terminal's cursor in text markread did not write.
+func printable(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ' {
+			q := strconv.Quote(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
+}
+
+// scrub replaces each secret in s. Scrubbing a string of a few characters would shred the text (and such a
+// string is no secret: X's tokens and keys are far longer), so only plausible secrets are replaced.
+func scrub(s string, secrets ...string) string {
+	for _, secret := range secrets {
+		if len(secret) >= minScrubbedToken {
+			s = strings.ReplaceAll(s, secret, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// cut shortens s to at most n bytes, on a rune boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

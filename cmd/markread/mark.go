@@ -22,7 +22,7 @@ import (
 // path (a log file, a device) must not be read whole.
 const maxTokenFileBytes = 64 << 10
 
-// minScrubbedToken is the shortest token report scrubs from its output.
+// minScrubbedToken is the shortest secret scrub replaces.
 const minScrubbedToken = 8
 
 // noTokenHints follow the one-line error when no credentials are given.
@@ -239,13 +239,13 @@ func (o outcome) failure(err error, timeout time.Duration, kind authKind) outcom
 // report prints the outcome: a line on stdout on success, one on stderr on failure, and with --json one JSON
 // object on stdout either way. The credentials are scrubbed from all of it, whatever a server may have echoed.
 func report(o outcome, asJSON bool, secrets []string, stdout, stderr io.Writer) {
-	scrub := func(s string) string { return scrub(s, secrets...) }
+	clean := func(s string) string { return scrub(s, secrets...) }
 	if o.ExitCode != exitOK {
-		fmt.Fprintln(stderr, scrub(o.Error))
-		fmt.Fprint(stderr, scrub(o.hints))
+		fmt.Fprintln(stderr, clean(o.Error))
+		fmt.Fprint(stderr, clean(o.hints))
 	} else if !asJSON {
-		fmt.Fprintln(stdout, scrub(o.message))
-		fmt.Fprint(stderr, scrub(o.hints))
+		fmt.Fprintln(stdout, clean(o.message))
+		fmt.Fprint(stderr, clean(o.hints))
 	}
 	if asJSON {
 		var buf bytes.Buffer
@@ -255,7 +255,7 @@ func report(o outcome, asJSON bool, secrets []string, stdout, stderr io.Writer) 
 			errorLine(stderr, "encoding the JSON output: "+err.Error())
 			return
 		}
-		fmt.Fprint(stdout, scrub(buf.String()))
+		fmt.Fprint(stdout, clean(buf.String()))
 	}
 }
 

@@ -214,6 +214,7 @@ type serveAuth struct {
 	clientID     string // "" when no app is registered
 	confidential bool
 	redirect     string
+	oauth1       bool
 }
 
 // serveOAuth turns serve's OAuth flags and environment into the fake's options.
@@ -237,6 +238,14 @@ func serveOAuth(fs *flag.FlagSet, clientID, redirectURI string, lifetime time.Du
 		auth.confidential = secret != ""
 		auth.options = append(auth.options, apitest.WithOAuthClient(auth.clientID, secret, auth.redirect))
 	}
+	oauth1, err := oauth1FromEnv(env)
+	if err != nil {
+		return serveAuth{}, err
+	}
+	if oauth1 != nil {
+		auth.oauth1 = true
+		auth.options = append(auth.options, apitest.WithOAuth1(oauth1[0], oauth1[1], oauth1[2], oauth1[3]))
+	}
 	return auth, nil
 }
 
@@ -254,6 +263,9 @@ func (a serveAuth) help(url string) string {
 	} else {
 		fmt.Fprintf(&b, "OAuth 2.0: no app registered (--client-id); its endpoints are MARKREAD_AUTH_URL=%s%s MARKREAD_TOKEN_URL=%s%s\n",
 			url, apitest.AuthorizePath, url, apitest.TokenPath)
+	}
+	if a.oauth1 {
+		b.WriteString("OAuth 1.0a: accepting requests signed with the credentials in $X_OAUTH1_*\n")
 	}
 	return b.String()
 }
