@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -217,10 +218,17 @@ func storedCredentials(ctx context.Context, path string, env func(string) string
 		return markAuth{}, &failure{code: code, msg: err.Error(), fromAPI: true}
 	}
 	recorder := &recordingSource{src: src}
+	var appSecrets []string
+	if conf.ClientSecret != "" {
+		// The token endpoint is sent the secret in HTTP Basic, as x/oauth2 encodes it; one that echoes
+		// its request back may return it in either form.
+		basic := url.QueryEscape(conf.ClientID) + ":" + url.QueryEscape(conf.ClientSecret)
+		appSecrets = []string{conf.ClientSecret, base64.StdEncoding.EncodeToString([]byte(basic))}
+	}
 	return markAuth{
 		option:  api.WithTokenSource(recorder),
 		kind:    storedToken,
-		secrets: recorder.handedOut,
+		secrets: func() []string { return append(recorder.handedOut(), appSecrets...) },
 	}, nil
 }
 

@@ -2,6 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -228,4 +234,28 @@ func TestMarkWithOAuth1(t *testing.T) {
 		secrets = append(secrets, v)
 	}
 	noSecrets(t, []string{stdout, stderr, stdout2, stderr2}, append(secrets, "a-wrong-token-secret-0123")...)
+}
+
+// A token endpoint that echoes what it was sent, in its error code, description and body: the refresh
+// token and the client secret reach no output of the mark command.
+func TestMarkRenewalAgainstAnEchoingTokenEndpoint(t *testing.T) {
+	hostile := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		echo := strings.ReplaceAll(r.Header.Get("Authorization")+" "+string(body), `"`, `'`)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"error":"%s","error_description":"%s"}`, echo, echo)
+	}))
+	defer hostile.Close()
+	const secret = "client-secret-echoed-3a8f"
+	srv, tok, path := issueStored(t, secret)
+	env := with(oauthEnv(srv, "app"), "X_CLIENT_SECRET", secret, "MARKREAD_TOKEN_URL", hostile.URL)
+	for _, args := range [][]string{{"g1", "5"}, {"g1", "5", "--json"}} {
+		code, stdout, stderr := runProbe(t, env, append([]string{"--token-file", path}, args...)...)
+		if code == exitOK || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%q: exit %d, stderr %q; want a failure on one line", args, code, stderr)
+		}
+		basic := base64.StdEncoding.EncodeToString([]byte("app:" + secret))
+		noSecrets(t, []string{stdout, stderr}, secret, basic, tok.RefreshToken, url.QueryEscape(tok.RefreshToken), tok.AccessToken)
+	}
 }

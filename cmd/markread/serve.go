@@ -253,13 +253,14 @@ func serveOAuth(fs *flag.FlagSet, clientID, redirectURI string, lifetime time.Du
 func (a serveAuth) help(url string) string {
 	var b strings.Builder
 	if a.clientID != "" {
-		kind := "a public client (no $X_CLIENT_SECRET)"
+		kind, secret := "a public client", ""
 		if a.confidential {
-			kind = "a confidential client, with the secret in $X_CLIENT_SECRET"
+			// The variable's name, not its value: the shell fills it in.
+			kind, secret = "a confidential client (its secret is $X_CLIENT_SECRET)", ` X_CLIENT_SECRET="$X_CLIENT_SECRET"`
 		}
-		fmt.Fprintf(&b, "OAuth 2.0: app %s is %s, with the callback URL %s; log in with\n", a.clientID, kind, a.redirect)
-		fmt.Fprintf(&b, "  MARKREAD_AUTH_URL=%s%s MARKREAD_TOKEN_URL=%s%s X_CLIENT_ID=%s markread login --redirect-uri %s\n",
-			url, apitest.AuthorizePath, url, apitest.TokenPath, a.clientID, a.redirect)
+		fmt.Fprintf(&b, "OAuth 2.0: app %s, %s, callback URL %s; log in with\n", a.clientID, kind, a.redirect)
+		fmt.Fprintf(&b, "  MARKREAD_AUTH_URL=%s%s MARKREAD_TOKEN_URL=%s%s X_CLIENT_ID=%s%s markread login --redirect-uri %s\n",
+			url, apitest.AuthorizePath, url, apitest.TokenPath, a.clientID, secret, a.redirect)
 	} else {
 		fmt.Fprintf(&b, "OAuth 2.0: no app registered (--client-id); its endpoints are MARKREAD_AUTH_URL=%s%s MARKREAD_TOKEN_URL=%s%s\n",
 			url, apitest.AuthorizePath, url, apitest.TokenPath)
