@@ -325,7 +325,9 @@ func startHelper(t *testing.T, ctx context.Context, role, path string, args any)
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestTokenHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+role, helperFileEnv+"="+path, helperArgsEnv+"="+string(encoded))
+	cmd.Env = append(os.Environ(), helperEnv+"="+role, helperFileEnv+"="+path, helperArgsEnv+"="+string(encoded),
+		// Under -race, a process otherwise sleeps a second as it exits, in case a goroutine races.
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -355,6 +357,8 @@ func TestTokenHelperProcess(t *testing.T) {
 	switch role {
 	case "save-loop":
 		err = helperSaveLoop(path, args)
+	case "refresh":
+		err = helperRefresh(path, args)
 	default:
 		err = fmt.Errorf("unknown helper role %q", role)
 	}
@@ -400,7 +404,7 @@ func TestFileTokenStoreKilledMidWriteLeavesAUsableToken(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang guard only
 	defer cancel()
-	for round := range 4 {
+	for round := range 6 {
 		cmd, stdout, _ := startHelper(t, ctx, "save-loop", path, tokens[1:])
 		line, err := stdout.ReadString('\n')
 		if line != "writing\n" {

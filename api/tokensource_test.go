@@ -1,0 +1,556 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/xchat-go/markread/api/apitest"
+)
+
+const (
+	testClientID    = "token-source-test-app"
+	testRedirectURI = "http://127.0.0.1:8080/callback"
+)
+
+// tokenFixture is the fake X playing the authorization server, a token it issued stored in a file,
+// and the oauth2.Config and context a source of that file refreshes with, all without a socket.
+type tokenFixture struct {
+	fake  *apitest.Handler
+	path  string
+	store *FileTokenStore
+	conf  *oauth2.Config
+	ctx   context.Context
+	first *oauth2.Token // the token stored
+}
+
+func newTokenFixture(t *testing.T, opts ...apitest.Option) *tokenFixture {
+	t.Helper()
+	fake := apitest.NewHandler(append([]apitest.Option{apitest.WithOAuthClient(testClientID, "", testRedirectURI)}, opts...)...)
+	tok, err := fake.IssueToken(testClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "markread", "token.json")
+	store := newTestStore(t, path)
+	if err := store.Save(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	return &tokenFixture{
+		fake:  fake,
+		path:  path,
+		store: store,
+		conf: &oauth2.Config{ClientID: testClientID,
+			Endpoint: oauth2.Endpoint{TokenURL: "http://127.0.0.1" + apitest.TokenPath}},
+		ctx:   context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: fake.Transport()}),
+		first: tok,
+	}
+}
+
+func (f *tokenFixture) source(t *testing.T) oauth2.TokenSource {
+	t.Helper()
+	ts, err := NewFileTokenSource(f.ctx, f.conf, f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+func mustToken(t *testing.T, ts oauth2.TokenSource) *oauth2.Token {
+	t.Helper()
+	tok, err := ts.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestFileTokenSourceRefreshesAMinuteBeforeExpiryAndSavesFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newTokenFixture(t)
+		ts := f.source(t)
+		if tok := mustToken(t, ts); tok.AccessToken != f.first.AccessToken {
+			t.Fatal("a fresh token was not handed out as stored")
+		}
+		time.Sleep(time.Until(f.first.Expiry) - refreshMargin - time.Second)
+		if tok := mustToken(t, ts); tok.AccessToken != f.first.AccessToken || f.fake.RefreshRequests() != 0 {
+			t.Fatalf("refreshed more than a minute before expiry (%d refresh requests)", f.fake.RefreshRequests())
+		}
+
+		time.Sleep(2 * time.Second)
+		renewed := mustToken(t, ts)
+		if renewed.AccessToken == f.first.AccessToken || f.fake.RefreshRequests() != 1 {
+			t.Fatalf("not renewed within the minute before expiry (%d refresh requests)", f.fake.RefreshRequests())
+		}
+		saved, err := f.store.Load(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if saved.AccessToken != renewed.AccessToken || saved.RefreshToken == f.first.RefreshToken ||
+			saved.RefreshToken == "" || !saved.Expiry.Equal(renewed.Expiry) {
+			t.Error("the file does not hold the renewed token with its rotated refresh token")
+		}
+		if saved.Extra("scope") != f.first.Extra("scope") || renewed.Extra("scope") != f.first.Extra("scope") {
+			t.Errorf("scope after the refresh: saved %v, handed out %v; want %v", saved.Extra("scope"), renewed.Extra("scope"), f.first.Extra("scope"))
+		}
+
+		// The renewed token works, for the same user, and a restarted process takes it from the file.
+		client := newInProcessClient(t, f.fake, WithTokenSource(ts))
+		if _, err := client.MarkConversationRead(context.Background(), "1-2", "7"); err != nil {
+			t.Fatal(err)
+		}
+		if seq, ok := f.fake.ReadState(f.first.AccessToken, "1-2"); !ok || seq != "7" {
+			t.Errorf("the user's read state is %q, %v; want 7", seq, ok)
+		}
+		if tok := mustToken(t, f.source(t)); tok.AccessToken != renewed.AccessToken || f.fake.RefreshRequests() != 1 {
+			t.Error("a new source did not take the renewed token from the file")
+		}
+	})
+}
+
+func TestStoreTokenSourceRefreshesOnceForEveryConcurrentCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newTokenFixture(t)
+		// Two sources of one file stand for two processes: each has its own store and lock descriptor.
+		sources := []oauth2.TokenSource{f.source(t), f.source(t)}
+		time.Sleep(time.Until(f.first.Expiry) - refreshMargin/2)
+
+		var wg sync.WaitGroup
+		got := make(chan string, 2*16)
+		for _, ts := range sources {
+			for range 16 {
+				wg.Go(func() {
+					tok, err := ts.Token()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					got <- tok.AccessToken
+				})
+			}
+		}
+		wg.Wait()
+		close(got)
+		saved, err := f.store.Load(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for access := range got {
+			n++
+			if access != saved.AccessToken {
+				t.Error("a caller got another access token than the renewed one")
+			}
+		}
+		if n != 32 || f.fake.RefreshRequests() != 1 {
+			t.Errorf("%d callers served with %d refresh requests, want 32 with 1", n, f.fake.RefreshRequests())
+		}
+	})
+}
+
+// helperRefresh is one process of TestFileTokenSourceRefreshesOnceAcrossProcesses: its goroutines wait
+// until stdin says go, then each asks for a token and prints a digest of it (or its error).
+func helperRefresh(path string, args []byte) error {
+	var conf struct {
+		TokenURL, ClientID string
+		Goroutines         int
+	}
+	if err := json.Unmarshal(args, &conf); err != nil {
+		return err
+	}
+	ts, err := NewFileTokenSource(context.Background(), &oauth2.Config{ClientID: conf.ClientID,
+		Endpoint: oauth2.Endpoint{TokenURL: conf.TokenURL}}, path)
+	if err != nil {
+		return err
+	}
+	start := make(chan struct{})
+	lines := make(chan string, conf.Goroutines)
+	var wg sync.WaitGroup
+	for range conf.Goroutines {
+		wg.Go(func() {
+			<-start
+			tok, err := ts.Token()
+			if err != nil {
+				lines <- "error " + err.Error()
+				return
+			}
+			lines <- "token " + digest(tok.AccessToken)
+		})
+	}
+	fmt.Println("ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return err
+	}
+	close(start)
+	wg.Wait()
+	close(lines)
+	for line := range lines {
+		fmt.Println(line)
+	}
+	return nil
+}
+
+// digest stands for a token in what a helper process prints.
+func digest(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:8])
+}
+
+func TestFileTokenSourceRefreshesOnceAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	const processes, goroutines = 2, 16
+	x := apitest.NewServer(apitest.WithOAuthClient(testClientID, "", testRedirectURI))
+	defer x.Close()
+	tok, err := x.IssueToken(testClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stored as it expires: its access token has half the refresh margin left.
+	tok.Expiry = time.Now().Add(refreshMargin / 2)
+	path := filepath.Join(t.TempDir(), "token.json")
+	store := newTestStore(t, path)
+	if err := store.Save(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang guard only
+	defer cancel()
+	args := map[string]any{"TokenURL": x.URL + apitest.TokenPath, "ClientID": testClientID, "Goroutines": goroutines}
+	type helper struct {
+		wait   func() error
+		stdout *bufio.Reader
+		stdin  *os.File
+	}
+	var helpers []helper
+	for range processes {
+		cmd, stdout, stdin := startHelper(t, ctx, "refresh", path, args)
+		helpers = append(helpers, helper{cmd.Wait, stdout, stdin})
+	}
+	// The barrier: every goroutine of both processes is waiting before any asks.
+	for i, h := range helpers {
+		if line, err := h.stdout.ReadString('\n'); line != "ready\n" {
+			t.Fatalf("process %d said %q (%v), want ready", i, line, err)
+		}
+	}
+	for _, h := range helpers {
+		if _, err := h.stdin.WriteString("go\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lines []string
+	for i, h := range helpers {
+		for {
+			line, err := h.stdout.ReadString('\n')
+			if err != nil {
+				break
+			}
+			lines = append(lines, strings.TrimSpace(line))
+		}
+		if err := h.wait(); err != nil {
+			t.Fatalf("process %d: %v", i, err)
+		}
+	}
+
+	saved, err := store.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.AccessToken == tok.AccessToken {
+		t.Fatal("the token in the file was not renewed")
+	}
+	renewed := 0
+	for _, line := range lines {
+		switch {
+		case line == "token "+digest(saved.AccessToken):
+			renewed++
+		case strings.HasPrefix(line, "error "):
+			t.Errorf("a caller failed: %s", strings.TrimPrefix(line, "error "))
+		default:
+			t.Error("a caller got another access token than the one saved")
+		}
+	}
+	if renewed != processes*goroutines || x.RefreshRequests() != 1 {
+		t.Errorf("%d of %d callers got the renewed token, with %d refresh requests; want all, with 1",
+			renewed, processes*goroutines, x.RefreshRequests())
+	}
+}
+
+func TestStoreTokenSourceNeedsALoginWhenTheTokenCannotBeRenewed(t *testing.T) {
+	t.Run("refresh token revoked", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newTokenFixture(t)
+			ts := f.source(t)
+			f.fake.RevokeRefreshTokens()
+			time.Sleep(time.Until(f.first.Expiry))
+			for range 2 {
+				_, err := ts.Token()
+				checkStoreError(t, err, f.first.AccessToken, f.first.RefreshToken)
+				if !errors.Is(err, ErrLoginRequired) || !strings.Contains(err.Error(), f.path) ||
+					!strings.Contains(err.Error(), "run markread login") {
+					t.Errorf("err = %q, want ErrLoginRequired naming the file and saying to log in", err)
+				}
+			}
+			if n := f.fake.RefreshRequests(); n != 1 {
+				t.Errorf("%d refresh requests, want 1: a refused refresh token is not sent again", n)
+			}
+
+			// A new login carries on where the refused one stopped.
+			fresh, err := f.fake.IssueToken(testClientID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.store.Save(context.Background(), fresh); err != nil {
+				t.Fatal(err)
+			}
+			if tok := mustToken(t, ts); tok.AccessToken != fresh.AccessToken {
+				t.Error("the source did not take the token of the new login")
+			}
+		})
+	})
+	t.Run("the refusal is reachable and the Client says it once", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newTokenFixture(t)
+			ts := f.source(t)
+			f.fake.RevokeRefreshTokens()
+			time.Sleep(time.Until(f.first.Expiry))
+			_, err := newInProcessClient(t, f.fake, WithTokenSource(ts)).MarkConversationRead(context.Background(), "1-2", "3")
+			checkStoreError(t, err, f.first.AccessToken, f.first.RefreshToken)
+			var retrieve *oauth2.RetrieveError
+			if !errors.Is(err, ErrNoToken) || !errors.Is(err, ErrLoginRequired) || !errors.As(err, &retrieve) ||
+				retrieve.ErrorCode != "invalid_grant" || !strings.Contains(err.Error(), "(HTTP 400): invalid_grant") {
+				t.Errorf("err = %q, want ErrNoToken, ErrLoginRequired and the invalid_grant refusal", err)
+			}
+		})
+	})
+	t.Run("expired without refresh token", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newTokenFixture(t)
+			noRefresh := *f.first
+			noRefresh.RefreshToken = ""
+			if err := f.store.Save(context.Background(), &noRefresh); err != nil {
+				t.Fatal(err)
+			}
+			ts := f.source(t)
+			time.Sleep(time.Until(f.first.Expiry))
+			_, err := ts.Token()
+			checkStoreError(t, err, f.first.AccessToken)
+			if !errors.Is(err, ErrLoginRequired) || !strings.Contains(err.Error(), "no refresh token") ||
+				!strings.Contains(err.Error(), f.path) || f.fake.RefreshRequests() != 0 {
+				t.Errorf("err = %q after %d refresh requests, want ErrLoginRequired naming the file, and none", err, f.fake.RefreshRequests())
+			}
+		})
+	})
+	t.Run("logged out meanwhile", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newTokenFixture(t)
+			ts := f.source(t)
+			if err := f.store.Delete(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Until(f.first.Expiry))
+			_, err := ts.Token()
+			checkStoreError(t, err, f.first.AccessToken, f.first.RefreshToken)
+			if !errors.Is(err, ErrLoginRequired) || !strings.Contains(err.Error(), f.path) {
+				t.Errorf("err = %q, want ErrLoginRequired naming the file", err)
+			}
+		})
+	})
+}
+
+// Secrets a hostile token endpoint is sent and echoes back.
+const hostileClientSecret = "hostile-test-client-secret-51f0"
+
+func TestStoreTokenSourceShowsNothingAHostileTokenEndpointEchoes(t *testing.T) {
+	refresh := storedRefresh
+	secrets := []string{storedAccess, storedRefresh, hostileClientSecret}
+	escaped := url.QueryEscape(refresh + " " + hostileClientSecret)
+	cases := []struct {
+		name   string
+		answer http.HandlerFunc
+		want   string
+	}{
+		{"as the error code", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"error":%q,"error_description":%q}`, r.PostFormValue("refresh_token"), hostileClientSecret+" "+refresh)
+		}, "(HTTP 400): [REDACTED]"},
+		{"case-folded in the error code", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, `{"error":%q}`, "unauthorized_client "+strings.ToUpper(hostileClientSecret))
+		}, "(HTTP 401): [REDACTED]"},
+		{"in the body", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, "refresh_token=%s client_secret=%s\n\x1b[2J", refresh, hostileClientSecret)
+		}, "(HTTP 500)"},
+		{"form-encoded", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, "error=invalid_request&error_description=%s", escaped)
+		}, "(HTTP 400): invalid_request"},
+		{"as a 200 that is not a token", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":{"echo":%q}}`, refresh)
+		}, "cannot parse json"},
+		{"in a redirect's target", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://echo.invalid/?rt="+refresh+"&s="+escaped, http.StatusTemporaryRedirect)
+		}, "[REDACTED]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "token.json")
+			store := newTestStore(t, path)
+			if err := store.Save(context.Background(), storedToken(time.Now().Add(-time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+			endpoint := apitest.InProcess(c.answer)
+			transport := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if r.URL.Host == "echo.invalid" {
+					return nil, errors.New("no such host")
+				}
+				if user, pass, ok := r.BasicAuth(); !ok || user != "hostile-app" || pass != hostileClientSecret {
+					t.Error("a confidential client did not authenticate with HTTP Basic")
+				}
+				return endpoint.RoundTrip(r)
+			})
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: transport})
+			conf := &oauth2.Config{ClientID: "hostile-app", ClientSecret: hostileClientSecret,
+				Endpoint: oauth2.Endpoint{TokenURL: "http://127.0.0.1/2/oauth2/token"}}
+			ts, err := NewStoreTokenSource(ctx, conf, store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ts.Token()
+			checkStoreError(t, err, secrets...)
+			if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
+				t.Errorf("err = %q, want it to name the file and say %q", err, c.want)
+			}
+
+			// Through a Client, with the Client's own words around it.
+			client := newInProcessClient(t, apitest.NewHandler(), WithTokenSource(ts))
+			_, err = client.MarkConversationRead(context.Background(), "1-2", "3")
+			checkStoreError(t, err, secrets...)
+			if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("the Client's err = %q, want ErrNoToken and %q", err, c.want)
+			}
+			if text := fmt.Sprintf("%v %+v %#v %d", ts, ts, ts, ts); strings.Contains(text, storedAccess) ||
+				strings.Contains(text, hostileClientSecret) || !strings.Contains(text, path) {
+				t.Errorf("the source prints as %q: want its file and no secret", text)
+			}
+		})
+	}
+}
+
+// failOnceStore is a FileTokenStore whose first Save fails, as a full disk would.
+type failOnceStore struct {
+	*FileTokenStore
+	failed bool
+}
+
+func (s *failOnceStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	if !s.failed {
+		s.failed = true
+		return errors.New("no space left on device")
+	}
+	return s.FileTokenStore.Save(ctx, tok)
+}
+
+func TestStoreTokenSourceKeepsARenewedTokenItCouldNotSave(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newTokenFixture(t)
+		store := &failOnceStore{FileTokenStore: f.store}
+		ts, err := NewStoreTokenSource(f.ctx, f.conf, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Until(f.first.Expiry))
+		_, err = ts.Token()
+		checkStoreError(t, err, f.first.RefreshToken)
+		if !strings.Contains(err.Error(), "renewed but could not be saved") || !strings.Contains(err.Error(), "no space left") {
+			t.Fatalf("err = %q, want the failed save", err)
+		}
+		// The next call saves the token it kept, whose refresh token is the only valid one, before handing it out.
+		tok := mustToken(t, ts)
+		saved, err := f.store.Load(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if saved.AccessToken != tok.AccessToken || tok.AccessToken == f.first.AccessToken || f.fake.RefreshRequests() != 1 {
+			t.Errorf("after %d refresh requests the file does not hold the token handed out", f.fake.RefreshRequests())
+		}
+		// And it still renews: its refresh token was not spent twice.
+		time.Sleep(time.Until(tok.Expiry))
+		if next := mustToken(t, ts); next.AccessToken == tok.AccessToken || f.fake.RefreshRequests() != 2 {
+			t.Error("the saved token did not renew")
+		}
+	})
+}
+
+func TestStoreTokenSourceWaitsAMinuteAtMostForAnotherProcess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newTokenFixture(t)
+		ts := f.source(t)
+		stuck := newTestStore(t, f.path) // another process, stuck while holding the lock
+		unlock, err := stuck.Lock(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Until(f.first.Expiry))
+		start := time.Now()
+		_, err = ts.Token()
+		checkStoreError(t, err, f.first.RefreshToken)
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != lockWait ||
+			!strings.Contains(err.Error(), "another process has been refreshing "+f.path+" for over 1m0s") {
+			t.Errorf("err = %q after %v, want the wait for another process bounded at a minute", err, time.Since(start))
+		}
+		if err := unlock(); err != nil {
+			t.Fatal(err)
+		}
+		if tok := mustToken(t, ts); tok.AccessToken == f.first.AccessToken {
+			t.Error("not renewed once the lock was free")
+		}
+	})
+}
+
+func TestNewStoreTokenSourceRefusesWhatItCannotUse(t *testing.T) {
+	store := newTestStore(t, filepath.Join(t.TempDir(), "token.json"))
+	conf := &oauth2.Config{Endpoint: oauth2.Endpoint{TokenURL: "http://127.0.0.1/token"}}
+	var nilFileStore *FileTokenStore
+	for _, c := range []struct {
+		name  string
+		ctx   context.Context
+		conf  *oauth2.Config
+		store TokenStore
+		want  string
+	}{
+		{"nil context", nil, conf, store, "nil context"},
+		{"nil config", context.Background(), nil, store, "nil *oauth2.Config"},
+		{"nil store", context.Background(), conf, nil, "nil TokenStore"},
+		{"nil file store", context.Background(), conf, nilFileStore, "nil *FileTokenStore"},
+		{"no token URL", context.Background(), &oauth2.Config{}, store, "no Endpoint.TokenURL"},
+		{"nothing stored", context.Background(), conf, store, "no token stored in"},
+	} {
+		_, err := NewStoreTokenSource(c.ctx, c.conf, c.store)
+		checkStoreError(t, err)
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %q, want %q", c.name, err, c.want)
+		}
+	}
+}
