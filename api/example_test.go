@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/xchat-go/markread/api"
@@ -81,4 +82,34 @@ func ExampleValidateSequenceID() {
 	// <nil>
 	// true
 	// markread: invalid seen-until sequence ID "g1940387460021112832": want the sequence ID of the last message read, ASCII digits only
+}
+
+// Authenticate with OAuth 1.0a user context: every request, retries included, is signed afresh. Here the
+// fake X checks the signatures; the credentials are X's documented example ones.
+func ExampleWithOAuth1() {
+	const (
+		consumerKey, consumerSecret = "xvz1evFS4wEEPTGEFPHBog", "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw"
+		accessToken, tokenSecret    = "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb", "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE"
+	)
+	x := apitest.NewServer(apitest.WithOAuth1(consumerKey, consumerSecret, accessToken, tokenSecret))
+	defer x.Close()
+	x.FailNext(1, http.StatusServiceUnavailable) // the retry is signed afresh: new nonce, new timestamp
+
+	client, err := api.NewClient(api.WithBaseURL(x.URL), api.WithOAuth1(consumerKey, consumerSecret, accessToken, tokenSecret),
+		api.WithBackoff(time.Millisecond, time.Millisecond))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	res, err := client.MarkConversationRead(context.Background(), "g1940387460021112832", "1940387512345678901")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("success:", res.Success, "attempts:", res.Attempts)
+	seq, _ := x.ReadState(accessToken, "g1940387460021112832")
+	fmt.Println("X has it read up to", seq)
+	// Output:
+	// success: true attempts: 2
+	// X has it read up to 1940387512345678901
 }
