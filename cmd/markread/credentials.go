@@ -258,7 +258,7 @@ func (s *recordingSource) handedOut() []string {
 }
 
 // Format shows no token whatever the verb.
-func (s *recordingSource) Format(f fmt.State, _ rune) { fmt.Fprint(f, "recordingSource") }
+func (*recordingSource) Format(f fmt.State, _ rune) { fmt.Fprint(f, "recordingSource") }
 
 // readTokenFile reads --token-file: a raw access token, or (isJSON) a token file markread login wrote,
 // which the api package reads itself. Its errors name the file, never its content.

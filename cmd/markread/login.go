@@ -141,7 +141,7 @@ func runLogin(ctx context.Context, args []string, env func(string) string, stdin
 	if err != nil {
 		return asFailure(err).print(stderr)
 	}
-	fmt.Fprintf(stdout, "logged in; the token is kept in %s\n", store.Path())
+	fmt.Fprintf(stdout, "logged in; the token is kept in %s\n", printable(store.Path()))
 	fmt.Fprint(stdout, describeToken(tok, time.Now()))
 	return exitOK
 }
@@ -154,6 +154,9 @@ type loginFlow struct {
 	state    string
 	verifier string
 }
+
+// Format shows neither the verifier nor the app's secret, whatever the verb.
+func (loginFlow) Format(s fmt.State, _ rune) { fmt.Fprint(s, "loginFlow") }
 
 func newLoginFlow(conf *oauth2.Config, redirect *url.URL) (*loginFlow, error) {
 	state := make([]byte, 32)

@@ -67,6 +67,12 @@ func TestAuthURLAsksForPKCEAndTheScopes(t *testing.T) {
 	if strings.Contains(flow.authURL(), flow.verifier) {
 		t.Error("the authorize URL carries the PKCE verifier")
 	}
+	flow.conf.ClientSecret = "client-secret-in-a-flow"
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%d", "%q"} {
+		if out := fmt.Sprintf(verb, flow) + fmt.Sprintf(verb, *flow); strings.Contains(out, flow.verifier) || strings.Contains(out, "client-secret-in-a-flow") {
+			t.Errorf("%s of a loginFlow shows a secret", verb)
+		}
+	}
 	if other := testFlow(t, defaultRedirectURI); other.state == flow.state || other.verifier == flow.verifier {
 		t.Error("two logins share a state or a verifier")
 	}
