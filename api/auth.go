@@ -70,7 +70,7 @@ func (e *tokenSourceError) Error() string {
 	// which is dropped here so that the Client's error has it once. A type assertion, not errors.As: a
 	// caller's source that wraps such an error keeps its own words.
 	if own, ok := e.cause.(*storeError); ok {
-		return own.err.Error()
+		return oneLine(own.err.Error())
 	}
 	var retrieve *oauth2.RetrieveError
 	if !errors.As(e.cause, &retrieve) {

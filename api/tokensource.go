@@ -75,9 +75,6 @@ func newStoreTokenSource(ctx context.Context, conf *oauth2.Config, store TokenSt
 	case conf.Endpoint.TokenURL == "":
 		return nil, errors.New("NewStoreTokenSource: the oauth2.Config has no Endpoint.TokenURL to refresh the token at")
 	}
-	if fileStore, ok := store.(*FileTokenStore); ok && fileStore == nil {
-		return nil, errors.New("NewStoreTokenSource: nil *FileTokenStore")
-	}
 	confCopy := *conf // not the caller's: its AuthStyle may be set below, and it must not change later
 	if confCopy.Endpoint.AuthStyle == oauth2.AuthStyleAutoDetect {
 		confCopy.Endpoint.AuthStyle = oauth2.AuthStyleInParams

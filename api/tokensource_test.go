@@ -543,7 +543,7 @@ func TestNewStoreTokenSourceRefusesWhatItCannotUse(t *testing.T) {
 		{"nil context", nil, conf, store, "nil context"},
 		{"nil config", context.Background(), nil, store, "nil *oauth2.Config"},
 		{"nil store", context.Background(), conf, nil, "nil TokenStore"},
-		{"nil file store", context.Background(), conf, nilFileStore, "nil *FileTokenStore"},
+		{"nil file store", context.Background(), conf, nilFileStore, "not made by NewFileTokenStore"},
 		{"no token URL", context.Background(), &oauth2.Config{}, store, "no Endpoint.TokenURL"},
 		{"nothing stored", context.Background(), conf, store, "no token stored in"},
 	} {

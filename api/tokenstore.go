@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
-	"github.com/google/renameio/v2"
 	"golang.org/x/oauth2"
 
 	"github.com/xchat-go/markread/internal/plural"
@@ -109,6 +108,14 @@ func newFileTokenStore(path string) (*FileTokenStore, error) {
 	return &FileTokenStore{path: abs, held: make(chan struct{}, 1)}, nil
 }
 
+// made reports a FileTokenStore that NewFileTokenStore did not make, which has no file.
+func (s *FileTokenStore) made() error {
+	if s == nil || s.held == nil {
+		return errors.New("FileTokenStore: not made by NewFileTokenStore")
+	}
+	return nil
+}
+
 // Path is the token file's absolute path.
 func (s *FileTokenStore) Path() string { return s.path }
 
@@ -120,6 +127,9 @@ func (s *FileTokenStore) Load(ctx context.Context) (*oauth2.Token, error) {
 }
 
 func (s *FileTokenStore) load(ctx context.Context) (*oauth2.Token, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("reading token file %s: %w", s.path, err)
 	}
@@ -252,6 +262,9 @@ func (s *FileTokenStore) Save(ctx context.Context, tok *oauth2.Token) error {
 }
 
 func (s *FileTokenStore) save(ctx context.Context, tok *oauth2.Token) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	if tok == nil {
 		return errors.New("FileTokenStore.Save: nil token")
 	}
@@ -268,34 +281,8 @@ func (s *FileTokenStore) save(ctx context.Context, tok *oauth2.Token) error {
 	if err := os.MkdirAll(dir, tokenDirMode); err != nil {
 		return fmt.Errorf("saving the token to %s: cannot make its directory: %w", s.path, pathErrorCause(err))
 	}
-	// Static permissions: a file someone loosened is replaced by a private one, not copied.
-	pending, err := renameio.NewPendingFile(s.path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(tokenFileMode))
-	if err != nil {
+	if err := replaceFile(s.path, append(data, '\n')); err != nil {
 		return fmt.Errorf("saving the token to %s: %w", s.path, pathErrorCause(err))
-	}
-	defer func() { _ = pending.Cleanup() }() // removes the temporary file unless it replaced the token file
-	if _, err := pending.Write(append(data, '\n')); err != nil {
-		return fmt.Errorf("saving the token to %s: %w", s.path, pathErrorCause(err))
-	}
-	if err := pending.CloseAtomicallyReplace(); err != nil {
-		return fmt.Errorf("saving the token to %s: %w", s.path, pathErrorCause(err))
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable: without it, a power cut may bring back the old file, whose
-// refresh token the rename's refresh has already spent.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // a directory cannot be opened for syncing there; NTFS journals the rename
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, pathErrorCause(err))
-	}
-	defer func() { _ = d.Close() }()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, pathErrorCause(err))
 	}
 	return nil
 }
@@ -310,6 +297,9 @@ func (s *FileTokenStore) Lock(ctx context.Context) (unlock func() error, err err
 }
 
 func (s *FileTokenStore) lock(ctx context.Context) (func() error, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
 	lockPath := s.path + ".lock"
 	select {
 	case s.held <- struct{}{}:
@@ -342,6 +332,9 @@ func (s *FileTokenStore) lock(ctx context.Context) (func() error, error) {
 // Delete removes the token file and its lock file, as logging out does; a missing file is no error.
 // Another process that holds the lock meanwhile keeps it, and then finds no token.
 func (s *FileTokenStore) Delete() error {
+	if err := s.made(); err != nil {
+		return prefixedStore(err)
+	}
 	var errs []error
 	for _, path := range []string{s.path, s.path + ".lock"} {
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -357,7 +350,8 @@ func (s *FileTokenStore) Delete() error {
 // by type and never say "markread:" twice.
 type storeError struct{ err error }
 
-func (e *storeError) Error() string { return prefixed(e.err).Error() }
+// Error escapes what could break the line: a path may hold any character but NUL and /.
+func (e *storeError) Error() string { return oneLine(prefixed(e.err).Error()) }
 func (e *storeError) Unwrap() error { return e.err }
 
 // Format prints the error's text whatever the verb: a %d would otherwise make fmt walk to a cause that

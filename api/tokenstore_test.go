@@ -445,3 +445,29 @@ func newInProcessClient(t *testing.T, fake *apitest.Handler, opts ...Option) *Cl
 	}
 	return c
 }
+
+func TestFileTokenStoreNotMadeByItsConstructorErrs(t *testing.T) {
+	for _, store := range []*FileTokenStore{nil, {}} {
+		_, loadErr := store.Load(context.Background())
+		saveErr := store.Save(context.Background(), storedToken(time.Time{}))
+		_, lockErr := store.Lock(context.Background())
+		for _, err := range []error{loadErr, saveErr, lockErr, store.Delete()} {
+			checkStoreError(t, err)
+			if !strings.Contains(err.Error(), "not made by NewFileTokenStore") {
+				t.Errorf("err = %q", err)
+			}
+		}
+	}
+}
+
+func TestTokenFileErrorsStayOnOneLineWhateverThePath(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows file names cannot hold a line break")
+	}
+	path := filepath.Join(t.TempDir(), "token\n\x1b[31mforged.json")
+	_, err := newTestStore(t, path).Load(context.Background())
+	checkStoreError(t, err)
+	if !strings.Contains(err.Error(), `token\n\x1b[31mforged.json`) {
+		t.Errorf("err = %q, want the path's line break and escape shown escaped", err)
+	}
+}
