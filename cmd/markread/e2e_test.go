@@ -29,6 +29,9 @@ const secretToken = "e2e-secret-token-3f9c1a7d5b2e"
 var binary string
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(fakeBrowserEnv); mode != "" {
+		os.Exit(playBrowser(mode, os.Args[len(os.Args)-1])) // markread login ran this binary as $BROWSER
+	}
 	dir, err := os.MkdirTemp("", "markread-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -42,9 +45,29 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(dir)
 		os.Exit(1)
 	}
+	// No test, in-process or run as a binary, may find or touch the token of the person running it: the
+	// default token file lives in the config directory.
+	for name, value := range map[string]string{"HOME": dir, "XDG_CONFIG_HOME": filepath.Join(dir, "config"), "AppData": filepath.Join(dir, "config")} {
+		if err := os.Setenv(name, value); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// cleanEnviron is the test process's environment without what would change markread's behaviour: X's
+// credentials and endpoints, markread's own variables and the browser.
+func cleanEnviron() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "X_") && !strings.HasPrefix(kv, "MARKREAD_") && !strings.HasPrefix(kv, "BROWSER=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // result is one run of the binary.
@@ -53,19 +76,14 @@ type result struct {
 	code           int
 }
 
-// markread runs the binary with env added to a clean environment (no X_* variables of the machine's) and
-// fails the test if its output contains secretToken.
+// markread runs the binary with env added to a clean environment (see cleanEnviron) and fails the test if
+// its output contains secretToken.
 func markread(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang fails, not a slow run
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "X_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(cleanEnviron(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -122,10 +140,15 @@ func TestTokenFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("\n  "+secretToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// A wrong token in the environment shows that the file wins.
-	r := markread(t, []string{"X_ACCESS_TOKEN=wrong-token-from-env", "X_API_BASE_URL=" + srv.URL}, "--token-file", path, "g1", "5")
+	r := markread(t, []string{"X_API_BASE_URL=" + srv.URL}, "--token-file", path, "g1", "5")
 	if r.code != exitOK {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+
+	// A token in the environment as well: which account was meant is unclear, so nothing is sent.
+	r = markread(t, []string{"X_ACCESS_TOKEN=other-token-from-env", "X_API_BASE_URL=" + srv.URL}, "--token-file", path, "g1", "6")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "X_ACCESS_TOKEN and --token-file") {
+		t.Errorf("token file and X_ACCESS_TOKEN: exit %d, stderr %q; want 2 naming both", r.code, r.stderr)
 	}
 
 	empty := filepath.Join(t.TempDir(), "empty")
@@ -265,7 +288,7 @@ func TestNoTokenPointsAtTheDemo(t *testing.T) {
 	if r.code != exitUsage {
 		t.Errorf("exit %d, want 2", r.code)
 	}
-	for _, want := range []string{"X_ACCESS_TOKEN", "--token-file", "markread demo", "dm.write", "offline.access"} {
+	for _, want := range []string{"markread login", "X_ACCESS_TOKEN", "--token-file", "X_OAUTH1_*", "markread demo", "dm.write", "offline.access"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr does not mention %q:\n%s", want, r.stderr)
 		}
@@ -425,55 +448,78 @@ func TestDemo(t *testing.T) {
 }
 
 func TestServe(t *testing.T) {
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--token", secretToken)
-	cmd.Env = os.Environ()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }() // only if the test fails before the clean stop
-
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() {
-		t.Fatalf("serve printed nothing; stderr %q", stderr.String())
-	}
-	url := lines.Text()
-	if !strings.HasPrefix(url, "http://127.0.0.1:") || strings.Contains(url, " ") {
-		t.Fatalf("first line %q, want the base URL alone", url)
-	}
-	var rest bytes.Buffer
-	readAll := make(chan struct{})
-	go func() {
-		defer close(readAll)
-		for lines.Scan() {
-			rest.WriteString(lines.Text() + "\n")
-		}
-	}()
+	srv := startServe(t, nil, "--token", secretToken)
 
 	// The served fake and the binary's own client agree.
-	r := markread(t, []string{"X_ACCESS_TOKEN=" + secretToken, "X_API_BASE_URL=" + url}, "g9", "3")
+	r := markread(t, []string{"X_ACCESS_TOKEN=" + secretToken, "X_API_BASE_URL=" + srv.url}, "g9", "3")
 	if r.code != exitOK {
 		t.Fatalf("marking against serve: exit %d: %s", r.code, r.stderr)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	<-readAll // the pipe must be read to its end before Wait closes it
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("serve did not stop cleanly on SIGINT: %v; stderr %q", err, stderr.String())
-	}
-	if strings.Contains(stderr.String(), secretToken) || strings.Contains(rest.String(), secretToken) {
+	stdout, stderr := srv.stop(t)
+	if strings.Contains(stderr, secretToken) || strings.Contains(stdout, secretToken) {
 		t.Error("serve's output contains the token")
 	}
-	if !strings.Contains(stderr.String(), `POST "/2/chat/conversations/g9/read" → 200`) {
-		t.Errorf("serve did not log the request: %q", stderr.String())
+	if !strings.Contains(stderr, `POST "/2/chat/conversations/g9/read" → 200`) {
+		t.Errorf("serve did not log the request: %q", stderr)
 	}
+}
+
+// served is a markread serve the test started.
+type served struct {
+	url    string
+	cmd    *exec.Cmd
+	rest   bytes.Buffer // stdout after the first line
+	stderr bytes.Buffer
+	read   chan struct{} // closed once stdout is read to its end
+}
+
+// startServe runs markread serve on a free loopback port, with env added to a clean environment, and
+// returns once it has printed its URL.
+func startServe(t *testing.T, env []string, args ...string) *served {
+	t.Helper()
+	s := &served{read: make(chan struct{})}
+	s.cmd = exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	s.cmd.Env = append(cleanEnviron(), env...)
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Stderr = &s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.cmd.Process.Kill() }) // only if the test fails before stop
+
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		_ = s.cmd.Wait()
+		t.Fatalf("serve printed nothing; stderr %q", s.stderr.String())
+	}
+	s.url = lines.Text()
+	if !strings.HasPrefix(s.url, "http://127.0.0.1:") || strings.Contains(s.url, " ") {
+		t.Fatalf("first line %q, want the base URL alone", s.url)
+	}
+	go func() {
+		defer close(s.read)
+		for lines.Scan() {
+			s.rest.WriteString(lines.Text() + "\n")
+		}
+	}()
+	return s
+}
+
+// stop stops serve with SIGINT, as a person would, and returns what it printed.
+func (s *served) stop(t *testing.T) (stdout, stderr string) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	<-s.read // the pipe must be read to its end before Wait closes it
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("serve did not stop cleanly on SIGINT: %v; stderr %q", err, s.stderr.String())
+	}
+	return s.rest.String(), s.stderr.String()
 }
 
 func TestServeRefusesNonLoopback(t *testing.T) {

@@ -59,7 +59,7 @@ func TestRunInProcess(t *testing.T) {
 func TestReportScrubsTheToken(t *testing.T) {
 	const token = "scrub-me-0123456789"
 	var stdout, stderr bytes.Buffer
-	report(outcome{Error: "X said: Bearer " + token, ExitCode: exitFailure}, true, token, &stdout, &stderr)
+	report(outcome{Error: "X said: Bearer " + token, ExitCode: exitFailure}, true, []string{token}, &stdout, &stderr)
 	if strings.Contains(stdout.String()+stderr.String(), token) {
 		t.Error("report printed the token")
 	}

@@ -9,9 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/xchat-go/markread/api"
 	"github.com/xchat-go/markread/internal/plural"
@@ -21,12 +22,14 @@ import (
 // path (a log file, a device) must not be read whole.
 const maxTokenFileBytes = 64 << 10
 
-// minScrubbedToken is the shortest token report scrubs from its output.
+// minScrubbedToken is the shortest secret scrub replaces.
 const minScrubbedToken = 8
 
-// noTokenHints follow the one-line error when no token is given.
-const noTokenHints = `  The endpoint needs an OAuth 2.0 user access token (authorization code flow with PKCE) with the scopes
-  users.read, dm.write and tweet.read; add offline.access for a refresh token.
+// noTokenHints follow the one-line error when no credentials are given.
+const noTokenHints = `  Log in once with markread login: it keeps a token with the scopes users.read, dm.write, tweet.read and
+  offline.access, which markread renews as it expires (set X_CLIENT_ID to your app's client ID first).
+  Or set X_ACCESS_TOKEN to an OAuth 2.0 user access token with those scopes, or the four X_OAUTH1_*
+  variables to OAuth 1.0a credentials.
   To see markread work without a token, run: markread demo
 `
 
@@ -79,38 +82,38 @@ func runMark(ctx context.Context, args []string, env func(string) string, stdout
 		return exitUsage
 	}
 
-	out, token := mark(ctx, opts, positional, env)
-	report(out, opts.json, token, stdout, stderr)
+	out, secrets := mark(ctx, opts, positional, env)
+	report(out, opts.json, secrets, stdout, stderr)
 	return out.ExitCode
 }
 
-// mark validates the input, reads the token and makes the call. It returns the outcome and the token, so
-// that report can scrub it from anything printed.
-func mark(ctx context.Context, opts markOptions, positional []string, env func(string) string) (outcome, string) {
+// mark validates the input, finds the credentials and makes the call. It returns the outcome and the
+// credentials sent, so that report can scrub them from anything printed.
+func mark(ctx context.Context, opts markOptions, positional []string, env func(string) string) (outcome, []string) {
 	if len(positional) != 2 {
-		return usageFailure(fmt.Sprintf("want 2 arguments, <conversation-id> <seen-until-sequence-id>; got %d (markread --help)", len(positional))), ""
+		return usageFailure(fmt.Sprintf("want 2 arguments, <conversation-id> <seen-until-sequence-id>; got %d (markread --help)", len(positional))), nil
 	}
 	out := outcome{ConversationID: positional[0], SeenUntilSequenceID: positional[1]}
 	if opts.timeout <= 0 || opts.maxRetries < 0 {
-		return out.usage("--timeout must be positive and --max-retries at least 0"), ""
+		return out.usage("--timeout must be positive and --max-retries at least 0"), nil
 	}
 	if err := checkArguments(positional[0], positional[1]); err != nil {
-		return out.invalid(err), ""
+		return out.invalid(err), nil
 	}
 	id, err := api.NormalizeConversationID(positional[0])
 	if err != nil {
-		return out.invalid(err), ""
+		return out.invalid(err), nil
 	}
 	out.ConversationID = id
 
-	token, err := readToken(opts.tokenFile, env)
+	// The timeout covers a renewal of a stored token as well as the call.
+	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
+	defer cancel()
+	auth, err := markCredentials(ctx, opts.tokenFile, env)
 	if err != nil {
-		return out.usage(err.Error()), ""
-	}
-	if token == "" {
-		out = out.usage("no access token: set X_ACCESS_TOKEN or pass --token-file PATH")
-		out.hints = noTokenHints
-		return out, ""
+		f := asFailure(err)
+		out.Error, out.ExitCode, out.hints = f.line(), f.code, f.hints
+		return out, nil
 	}
 
 	baseURL := opts.baseURL
@@ -122,21 +125,19 @@ func mark(ctx context.Context, opts markOptions, positional []string, env func(s
 	}
 	client, err := api.NewClient(
 		api.WithBaseURL(baseURL),
-		api.WithToken(token),
+		auth.option,
 		api.WithMaxRetries(opts.maxRetries),
 		// A command line tool must not sit silently for minutes: report the reset and let the caller decide.
 		// 5xx, and a 503's Retry-After, are still retried within --max-retries.
 		api.WithMaxRateLimitWait(0),
 	)
 	if err != nil {
-		return out.invalid(err), token
+		return out.invalid(err), auth.secrets()
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
-	defer cancel()
 	res, err := client.MarkConversationRead(ctx, id, out.SeenUntilSequenceID)
 	if err != nil {
-		return out.failure(err, opts.timeout), token
+		return out.failure(err, opts.timeout, auth.kind), auth.secrets()
 	}
 	out.Success = true
 	out.Attempts = res.Attempts
@@ -150,7 +151,7 @@ func mark(ctx context.Context, opts markOptions, positional []string, env func(s
 		}
 		out.hints = b.String()
 	}
-	return out, token
+	return out, auth.secrets()
 }
 
 // checkArguments checks the two arguments with the api package's own rules and, when the sequence ID is
@@ -186,7 +187,7 @@ func (o outcome) invalid(err error) outcome {
 
 // failure turns the client's error, which carries the package prefix, into an outcome with the exit
 // code the documentation promises and a hint for a person where one helps.
-func (o outcome) failure(err error, timeout time.Duration) outcome {
+func (o outcome) failure(err error, timeout time.Duration, kind authKind) outcome {
 	o.Error, o.ExitCode = err.Error(), exitFailure
 	var apiErr *api.APIError
 	if errors.As(err, &apiErr) {
@@ -195,8 +196,15 @@ func (o outcome) failure(err error, timeout time.Duration) outcome {
 		o.Attempts = apiErr.Attempts
 		o.RateLimit = rateLimitOf(apiErr.RateLimit)
 	}
+	var refused *oauth2.RetrieveError
 	switch {
-	case errors.Is(err, api.ErrInvalidConversationID), errors.Is(err, api.ErrInvalidSequenceID), errors.Is(err, api.ErrNoToken):
+	case errors.Is(err, api.ErrLoginRequired):
+		o.ExitCode = exitAuth // the message says to run markread login
+	case kind == storedToken && errors.As(err, &refused):
+		o.ExitCode = exitAuth
+		o.Error += "; check X_CLIENT_ID, and that X_CLIENT_SECRET is set exactly when the app is a confidential client"
+	case errors.Is(err, api.ErrInvalidConversationID), errors.Is(err, api.ErrInvalidSequenceID),
+		errors.Is(err, api.ErrNoToken) && kind != storedToken: // a renewal that failed is no usage error
 		o.ExitCode = exitUsage
 	case errors.Is(err, api.ErrRateLimited):
 		o.ExitCode = exitRateLimited
@@ -209,8 +217,17 @@ func (o outcome) failure(err error, timeout time.Duration) outcome {
 		}
 	case apiErr != nil && (apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden):
 		o.ExitCode = exitAuth
-		o.Error += "; X refused the token: check that it is an OAuth 2.0 user token with the scopes " +
-			"users.read, dm.write and tweet.read and that it has not expired"
+		switch kind {
+		case oauth1User:
+			o.Error += "; X refused the OAuth 1.0a credentials: check the four X_OAUTH1_* values (the access token " +
+				"and its secret are the user's, made for the app whose consumer key is given) and that the app may read and write Direct Messages"
+		case storedToken:
+			o.Error += "; X refused the stored token: check that it has the scopes users.read, dm.write and " +
+				"tweet.read (markread token), or run markread login again"
+		default:
+			o.Error += "; X refused the token: check that it is an OAuth 2.0 user token with the scopes " +
+				"users.read, dm.write and tweet.read and that it has not expired"
+		}
 	case errors.Is(err, context.DeadlineExceeded):
 		o.Error += fmt.Sprintf("; gave up after %s (--timeout)", timeout)
 	case errors.Is(err, context.Canceled):
@@ -220,22 +237,15 @@ func (o outcome) failure(err error, timeout time.Duration) outcome {
 }
 
 // report prints the outcome: a line on stdout on success, one on stderr on failure, and with --json one JSON
-// object on stdout either way. The token is scrubbed from all of it, whatever a server may have echoed.
-func report(o outcome, asJSON bool, token string, stdout, stderr io.Writer) {
-	scrub := func(s string) string {
-		// Scrubbing a token of a few characters would shred the text (and such a string is no secret:
-		// X's tokens are about a hundred characters), so only plausible tokens are replaced.
-		if len(token) < minScrubbedToken {
-			return s
-		}
-		return strings.ReplaceAll(s, token, "[REDACTED]")
-	}
+// object on stdout either way. The credentials are scrubbed from all of it, whatever a server may have echoed.
+func report(o outcome, asJSON bool, secrets []string, stdout, stderr io.Writer) {
+	clean := func(s string) string { return scrub(s, secrets...) }
 	if o.ExitCode != exitOK {
-		fmt.Fprintln(stderr, scrub(o.Error))
-		fmt.Fprint(stderr, scrub(o.hints))
+		fmt.Fprintln(stderr, clean(o.Error))
+		fmt.Fprint(stderr, clean(o.hints))
 	} else if !asJSON {
-		fmt.Fprintln(stdout, scrub(o.message))
-		fmt.Fprint(stderr, scrub(o.hints))
+		fmt.Fprintln(stdout, clean(o.message))
+		fmt.Fprint(stderr, clean(o.hints))
 	}
 	if asJSON {
 		var buf bytes.Buffer
@@ -245,40 +255,8 @@ func report(o outcome, asJSON bool, token string, stdout, stderr io.Writer) {
 			errorLine(stderr, "encoding the JSON output: "+err.Error())
 			return
 		}
-		fmt.Fprint(stdout, scrub(buf.String()))
+		fmt.Fprint(stdout, clean(buf.String()))
 	}
-}
-
-// readToken returns the access token from --token-file or else $X_ACCESS_TOKEN, trimmed, or "" when
-// neither gives one. Its errors name the file, never its content.
-func readToken(path string, env func(string) string) (string, error) {
-	if path == "" {
-		return strings.TrimSpace(env("X_ACCESS_TOKEN")), nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		var pathErr *os.PathError
-		if errors.As(err, &pathErr) {
-			err = pathErr.Err // its text quotes the path raw; %q below does not
-		}
-		return "", fmt.Errorf("--token-file %q: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxTokenFileBytes+1))
-	if err != nil {
-		return "", fmt.Errorf("--token-file %q: %w", path, err)
-	}
-	if len(data) > maxTokenFileBytes {
-		return "", fmt.Errorf("--token-file %q: larger than %d bytes; want a file holding only the access token", path, maxTokenFileBytes)
-	}
-	token := strings.TrimSpace(string(data))
-	if token == "" {
-		return "", fmt.Errorf("--token-file %q is empty", path)
-	}
-	if strings.ContainsAny(token, " \t\r\n") {
-		return "", fmt.Errorf("--token-file %q holds more than one word; want only the access token", path)
-	}
-	return token, nil
 }
 
 func rateLimitOf(rl api.RateLimit) *rateLimitJSON {

@@ -18,6 +18,7 @@ import (
 )
 
 const serveUsage = `usage: markread serve [--addr 127.0.0.1:8080] [--token T] [--rate-limit N] [--rate-window D] [--latency D]
+                      [--client-id ID [--redirect-uri URI]] [--token-lifetime D]
 
 Runs the fake X API (package api/apitest) for other programs' tests, until SIGINT or SIGTERM. It validates
 every request against markread's OpenAPI spec and answers as X does. It listens on loopback only; port 0
@@ -31,6 +32,14 @@ Flags:
   --rate-window D     the rate-limit window (default 15m)
   --latency D         delay every answer by D (default 0)
 
+It also plays X's authorization server, for markread login and refreshing tokens (stderr says which
+MARKREAD_AUTH_URL and MARKREAD_TOKEN_URL to set); the fake user approves every login at once:
+  --client-id ID      register an app: a public client, or a confidential one when $X_CLIENT_SECRET is set
+  --redirect-uri URI  the app's callback URL, http on loopback (default http://localhost:8080/callback)
+  --token-lifetime D  how long the access tokens it issues last (default 2h)
+OAuth 1.0a: with all four of $X_OAUTH1_CONSUMER_KEY, $X_OAUTH1_CONSUMER_SECRET, $X_OAUTH1_ACCESS_TOKEN and
+$X_OAUTH1_ACCESS_TOKEN_SECRET set, requests signed with them are accepted too.
+
 Each request is logged to stderr (method, path, status), never its Authorization header.
 `
 
@@ -41,6 +50,9 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	limit := fs.Int("rate-limit", apitest.DefaultRateLimit, "")
 	window := fs.Duration("rate-window", apitest.DefaultRateWindow, "")
 	latency := fs.Duration("latency", 0, "")
+	clientID := fs.String("client-id", "", "")
+	redirectURI := fs.String("redirect-uri", defaultRedirectURI, "")
+	tokenLifetime := fs.Duration("token-lifetime", apitest.DefaultAccessTokenLifetime, "")
 	positional, err := parseInterspersed(fs, args)
 	switch {
 	case errors.Is(err, errHelp):
@@ -54,6 +66,14 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		return exitUsage
 	case *limit < 1 || *window <= 0 || *latency < 0:
 		errorLine(stderr, "serve: want --rate-limit >= 1, --rate-window > 0 and --latency >= 0")
+		return exitUsage
+	case *tokenLifetime < time.Second:
+		errorLine(stderr, "serve: want --token-lifetime of at least 1s (expires_in counts whole seconds)")
+		return exitUsage
+	}
+	auth, err := serveOAuth(fs, *clientID, *redirectURI, *tokenLifetime, env)
+	if err != nil {
+		errorLine(stderr, "serve: "+err.Error())
 		return exitUsage
 	}
 	if host, _, err := net.SplitHostPort(*addr); err != nil || !loopback.Host(host) {
@@ -75,13 +95,15 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		return exitUsage
 	}
 
-	handler := apitest.NewHandler(apitest.WithTokens(accepted), apitest.WithRateLimit(*limit, *window), apitest.WithLatency(*latency))
+	handler := apitest.NewHandler(append([]apitest.Option{apitest.WithTokens(accepted),
+		apitest.WithRateLimit(*limit, *window), apitest.WithLatency(*latency)}, auth.options...)...)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		errorLine(stderr, "serve: "+err.Error())
 		return exitFailure
 	}
 	url := "http://" + ln.Addr().String()
+	fmt.Fprint(stderr, auth.help(url)) // before the request log starts writing there
 	logged, flushLog := logRequests(handler, stderr)
 	srv := &http.Server{Handler: logged, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
@@ -185,3 +207,76 @@ func (sr *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 func (sr *statusRecorder) Unwrap() http.ResponseWriter { return sr.ResponseWriter }
+
+// serveAuth is what serve registers with the fake's authorization server.
+type serveAuth struct {
+	options      []apitest.Option
+	clientID     string // "" when no app is registered
+	confidential bool
+	redirect     string
+	oauth1       bool
+}
+
+// serveOAuth turns serve's OAuth flags and environment into the fake's options.
+func serveOAuth(fs *flag.FlagSet, clientID, redirectURI string, lifetime time.Duration, env func(string) string) (serveAuth, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	auth := serveAuth{options: []apitest.Option{apitest.WithAccessTokenLifetime(lifetime)}, clientID: strings.TrimSpace(clientID)}
+	switch {
+	case auth.clientID == "" && set["redirect-uri"]:
+		return serveAuth{}, errors.New("--redirect-uri registers the callback URL of an app: give the app's --client-id too")
+	case auth.clientID != "":
+		if !isWord(auth.clientID) {
+			return serveAuth{}, fmt.Errorf("--client-id %q: want letters, digits and -._~ only", auth.clientID)
+		}
+		redirect, err := parseRedirectURI(redirectURI)
+		if err != nil {
+			return serveAuth{}, err
+		}
+		auth.redirect = redirect.String()
+		secret := strings.TrimSpace(env("X_CLIENT_SECRET"))
+		auth.confidential = secret != ""
+		auth.options = append(auth.options, apitest.WithOAuthClient(auth.clientID, secret, auth.redirect))
+	}
+	oauth1, err := oauth1FromEnv(env)
+	if err != nil {
+		return serveAuth{}, err
+	}
+	if oauth1 != nil {
+		auth.oauth1 = true
+		auth.options = append(auth.options, apitest.WithOAuth1(oauth1[0], oauth1[1], oauth1[2], oauth1[3]))
+	}
+	return auth, nil
+}
+
+// help tells a person how to log in against the server at url.
+func (a serveAuth) help(url string) string {
+	var b strings.Builder
+	if a.clientID != "" {
+		kind, secret := "a public client", ""
+		if a.confidential {
+			// The variable's name, not its value: the shell fills it in.
+			kind, secret = "a confidential client (its secret is $X_CLIENT_SECRET)", ` X_CLIENT_SECRET="$X_CLIENT_SECRET"`
+		}
+		fmt.Fprintf(&b, "OAuth 2.0: app %s, %s, callback URL %s; log in with\n", a.clientID, kind, a.redirect)
+		fmt.Fprintf(&b, "  MARKREAD_AUTH_URL=%s%s MARKREAD_TOKEN_URL=%s%s X_CLIENT_ID=%s%s markread login --redirect-uri %s\n",
+			url, apitest.AuthorizePath, url, apitest.TokenPath, a.clientID, secret, a.redirect)
+	} else {
+		fmt.Fprintf(&b, "OAuth 2.0: no app registered (--client-id); its endpoints are MARKREAD_AUTH_URL=%s%s MARKREAD_TOKEN_URL=%s%s\n",
+			url, apitest.AuthorizePath, url, apitest.TokenPath)
+	}
+	if a.oauth1 {
+		b.WriteString("OAuth 1.0a: accepting requests signed with the credentials in $X_OAUTH1_*\n")
+	}
+	return b.String()
+}
+
+// isWord reports whether s holds only characters a shell and a terminal pass as they are.
+func isWord(s string) bool {
+	for _, r := range s {
+		if !(r == '-' || r == '.' || r == '_' || r == '~' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -27,6 +27,8 @@ func checkScopes(t *testing.T, what, text string) {
 func TestHelpNamesTheSpecsScopes(t *testing.T) {
 	checkScopes(t, "markread --help (usageText, cmd/markread/main.go)", usageText)
 	checkScopes(t, "the missing-token help (noTokenHints, cmd/markread/mark.go)", noTokenHints)
+	checkScopes(t, "markread login --help (loginUsage, cmd/markread/login.go)", loginUsage)
+	checkScopes(t, "the scopes markread login asks for (loginScopes, cmd/markread/credentials.go)", strings.Join(loginScopes, " "))
 }
 
 func TestRefusedTokenMessageNamesTheSpecsScopes(t *testing.T) {

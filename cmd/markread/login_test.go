@@ -1,0 +1,437 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// In-process tests of the login flow's parts; login_e2e_test.go runs the whole of it against markread serve.
+
+func testFlow(t *testing.T, redirectURI string) *loginFlow {
+	t.Helper()
+	redirect, err := parseRedirectURI(redirectURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := &oauth2.Config{
+		ClientID:    "test-client",
+		Endpoint:    oauth2.Endpoint{AuthURL: "http://127.0.0.1:1/authorize", TokenURL: "http://127.0.0.1:1/token"},
+		RedirectURL: redirect.String(),
+		Scopes:      loginScopes,
+	}
+	flow, err := newLoginFlow(conf, redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return flow
+}
+
+// exitCode is the exit code an error from the login flow ends the command with.
+func exitCode(err error) int { return asFailure(err).code }
+
+func TestAuthURLAsksForPKCEAndTheScopes(t *testing.T) {
+	flow := testFlow(t, defaultRedirectURI)
+	u, err := url.Parse(flow.authURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	for name, want := range map[string]string{
+		"response_type":         "code",
+		"client_id":             "test-client",
+		"redirect_uri":          defaultRedirectURI,
+		"scope":                 "users.read dm.write tweet.read offline.access",
+		"state":                 flow.state,
+		"code_challenge_method": "S256",
+		"code_challenge":        oauth2.S256ChallengeFromVerifier(flow.verifier),
+	} {
+		if got := q.Get(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if len(flow.state) != 43 { // 32 random bytes, base64url without padding
+		t.Errorf("state has %d characters, want 43", len(flow.state))
+	}
+	if strings.Contains(flow.authURL(), flow.verifier) {
+		t.Error("the authorize URL carries the PKCE verifier")
+	}
+	flow.conf.ClientSecret = "client-secret-in-a-flow"
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%d", "%q"} {
+		if out := fmt.Sprintf(verb, flow) + fmt.Sprintf(verb, *flow); strings.Contains(out, flow.verifier) || strings.Contains(out, "client-secret-in-a-flow") {
+			t.Errorf("%s of a loginFlow shows a secret", verb)
+		}
+	}
+	if other := testFlow(t, defaultRedirectURI); other.state == flow.state || other.verifier == flow.verifier {
+		t.Error("two logins share a state or a verifier")
+	}
+}
+
+func TestCheckRedirect(t *testing.T) {
+	flow := testFlow(t, defaultRedirectURI)
+	tests := []struct {
+		name     string
+		query    url.Values
+		wantCode int
+		want     string
+	}{
+		{"the code", url.Values{"code": {"the-code"}, "state": {flow.state}}, exitOK, ""},
+		{"another state", url.Values{"code": {"c"}, "state": {flow.state[1:] + "x"}}, exitFailure, "state is not the one this login sent"},
+		{"no state", url.Values{"code": {"c"}}, exitFailure, "state is not the one this login sent"},
+		{"no code", url.Values{"state": {flow.state}, "code": {""}}, exitFailure, "carries no code"},
+		{"access denied", url.Values{"error": {"access_denied"}, "error_description": {"The user said no"}, "state": {flow.state}},
+			exitAuth, `X did not authorize markread: access_denied ("The user said no")`},
+		{"an error with another state", url.Values{"error": {"access_denied"}, "state": {"forged"}},
+			exitAuth, "may not come from X"},
+		{"a hostile error", url.Values{"error": {"x\nmarkread: logged in\x1b[2K"}, "error_description": {strings.Repeat("\n\x1b", 500)}, "state": {flow.state}},
+			exitAuth, `"x\nmarkread: logged in\x1b[2K"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, err := flow.checkRedirect(tt.query)
+			if tt.wantCode == exitOK {
+				if err != nil || code != "the-code" {
+					t.Fatalf("got the code: %v, error %v; want the code", code == "the-code", err)
+				}
+				return
+			}
+			if err == nil || exitCode(err) != tt.wantCode || !strings.Contains(err.Error(), tt.want) || code != "" {
+				t.Fatalf("got a code: %v, error %v (exit %d); want exit %d saying %q", code != "", err, exitCode(err), tt.wantCode, tt.want)
+			}
+			if line := asFailure(err).line(); strings.ContainsAny(line, "\n\x1b") || len(line) > 1000 || !strings.HasPrefix(line, "markread: login: ") {
+				t.Errorf("the error line is not one bounded, printable line: %q", line)
+			}
+		})
+	}
+}
+
+// listenLoopback starts a listener on a free loopback port and returns it with the redirect URI on it.
+func listenLoopback(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, "http://" + ln.Addr().String() + "/callback"
+}
+
+// get plays the browser: one GET, no redirects followed.
+func get(t *testing.T, rawURL string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard only
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// awaitInBackground runs awaitCallback and returns where its error arrives and the codes finish was given.
+func awaitInBackground(flow *loginFlow, ln net.Listener, finishErr error) (<-chan error, func() []string) {
+	var mu sync.Mutex
+	var codes []string
+	done := make(chan error, 1)
+	go func() {
+		done <- flow.awaitCallback(context.Background(), []net.Listener{ln}, func(_ context.Context, code string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			codes = append(codes, code)
+			return finishErr
+		})
+	}()
+	return done, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), codes...) }
+}
+
+func TestAwaitCallbackTakesTheFirstAnswer(t *testing.T) {
+	ln, redirect := listenLoopback(t)
+	flow := testFlow(t, redirect)
+	done, codes := awaitInBackground(flow, ln, nil)
+
+	if status, _ := get(t, strings.TrimSuffix(redirect, "/callback")+"/other?code=c&state="+flow.state); status != http.StatusNotFound {
+		t.Errorf("another path: status %d, want 404", status)
+	}
+	if status, _ := get(t, redirect); status != http.StatusBadRequest {
+		t.Errorf("no code, no error: status %d, want 400", status)
+	}
+	status, body := get(t, redirect+"?code=the-code&state="+url.QueryEscape(flow.state))
+	if status != http.StatusOK || !strings.Contains(body, "logged in") {
+		t.Errorf("X's answer: status %d, body %q; want 200 saying logged in", status, body)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("awaitCallback: %v", err)
+	}
+	if got := codes(); len(got) != 1 || got[0] != "the-code" {
+		t.Errorf("finish got %q, want the code once", got)
+	}
+}
+
+// The browser's page says how it went: finish's failure shows there, and ends awaitCallback.
+func TestAwaitCallbackReportsFinishsFailure(t *testing.T) {
+	ln, redirect := listenLoopback(t)
+	flow := testFlow(t, redirect)
+	done, _ := awaitInBackground(flow, ln, failf(exitAuth, "login: X's token endpoint refused to issue a token"))
+	status, body := get(t, redirect+"?code=c&state="+url.QueryEscape(flow.state))
+	if status != http.StatusBadRequest || !strings.Contains(body, "refused to issue a token") {
+		t.Errorf("status %d, body %q; want 400 naming the failure", status, body)
+	}
+	if err := <-done; exitCode(err) != exitAuth {
+		t.Errorf("awaitCallback: %v (exit %d), want finish's failure, exit 3", err, exitCode(err))
+	}
+}
+
+func TestAwaitCallbackRefusesAnotherState(t *testing.T) {
+	ln, redirect := listenLoopback(t)
+	flow := testFlow(t, redirect)
+	done, codes := awaitInBackground(flow, ln, nil)
+	status, body := get(t, redirect+"?code=forged-code&state=forged-state")
+	if status != http.StatusBadRequest || !strings.Contains(body, "state") {
+		t.Errorf("status %d, body %q; want 400 naming the state", status, body)
+	}
+	err := <-done
+	if exitCode(err) != exitFailure || !strings.Contains(err.Error(), "state") || strings.Contains(err.Error(), "forged-code") {
+		t.Errorf("awaitCallback: %v (exit %d); want exit 1 naming the state, not the code", err, exitCode(err))
+	}
+	if len(codes()) != 0 {
+		t.Error("a forged answer's code reached the token exchange")
+	}
+}
+
+func TestAwaitCallbackAccessDenied(t *testing.T) {
+	ln, redirect := listenLoopback(t)
+	flow := testFlow(t, redirect)
+	done, codes := awaitInBackground(flow, ln, nil)
+	if status, _ := get(t, redirect+"?error=access_denied&state="+url.QueryEscape(flow.state)); status != http.StatusBadRequest {
+		t.Errorf("status %d, want 400", status)
+	}
+	if err := <-done; exitCode(err) != exitAuth || !strings.Contains(err.Error(), "access_denied") {
+		t.Errorf("awaitCallback: %v (exit %d); want exit 3 naming access_denied", err, exitCode(err))
+	}
+	if len(codes()) != 0 {
+		t.Error("finish ran without a code")
+	}
+}
+
+// idleListener is a listener nobody connects to, whose Accept blocks on a channel: inside a synctest
+// bubble, unlike a socket, that lets the fake clock run.
+type idleListener struct {
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newIdleListener() *idleListener { return &idleListener{closed: make(chan struct{})} }
+
+func (l *idleListener) Accept() (net.Conn, error) {
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *idleListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *idleListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080} }
+
+func TestLoginGivesUpAfterFiveMinutes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		flow := testFlow(t, defaultRedirectURI)
+		start := time.Now()
+		err := flow.awaitCallback(context.Background(), []net.Listener{newIdleListener()}, func(context.Context, string) error {
+			t.Error("finish ran without an answer")
+			return nil
+		})
+		if waited := time.Since(start); waited != loginTimeout {
+			t.Errorf("gave up after %s, want %s", waited, loginTimeout)
+		}
+		if exitCode(err) != exitFailure || !strings.Contains(err.Error(), "gave up after 5m0s") {
+			t.Errorf("got %v (exit %d); want exit 1 saying it gave up after 5m0s", err, exitCode(err))
+		}
+	})
+}
+
+func TestLoginStopsWhenInterrupted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		flow := testFlow(t, defaultRedirectURI)
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(time.Minute, cancel)
+		err := flow.awaitCallback(ctx, []net.Listener{newIdleListener()}, nil)
+		if err == nil || !strings.Contains(err.Error(), "interrupted") {
+			t.Errorf("got %v, want interrupted", err)
+		}
+	})
+}
+
+func TestReadPasted(t *testing.T) {
+	flow := testFlow(t, defaultRedirectURI)
+	good := defaultRedirectURI + "?state=" + url.QueryEscape(flow.state) + "&code=pasted-code-123"
+	tests := []struct {
+		name, stdin string
+		wantCode    int
+		want        string
+	}{
+		{"the address", "  " + good + "\n", exitOK, ""},
+		{"without a newline", good, exitOK, ""},
+		{"another state", defaultRedirectURI + "?state=forged&code=pasted-code-123\n", exitFailure, "state"},
+		{"access denied", defaultRedirectURI + "?state=" + url.QueryEscape(flow.state) + "&error=access_denied\n", exitAuth, "access_denied"},
+		{"the code alone", "pasted-code-123\n", exitFailure, "not the address the browser was sent to"},
+		{"another path", "http://localhost:8080/other?state=" + url.QueryEscape(flow.state) + "&code=pasted-code-123\n", exitFailure, "not the address"},
+		{"nothing", "", exitFailure, "no address on stdin"},
+		{"an empty line", "\n", exitFailure, "not the address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, err := flow.readPasted(context.Background(), strings.NewReader(tt.stdin))
+			if tt.wantCode == exitOK {
+				if err != nil || code != "pasted-code-123" {
+					t.Fatalf("got the code: %v, error %v; want the code", code == "pasted-code-123", err)
+				}
+				return
+			}
+			if strings.Contains(fmt.Sprint(err), "pasted-code-123") {
+				t.Fatal("the error shows the pasted code")
+			}
+			if err == nil || exitCode(err) != tt.wantCode || !strings.Contains(err.Error(), tt.want) || code != "" {
+				t.Fatalf("got a code: %v, error %v (exit %d); want exit %d saying %q", code != "", err, exitCode(err), tt.wantCode, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadPastedGivesUpAfterFiveMinutes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		flow := testFlow(t, defaultRedirectURI)
+		stdin, typing := io.Pipe()
+		defer typing.Close() // lets the reading goroutine end
+		start := time.Now()
+		_, err := flow.readPasted(context.Background(), stdin)
+		if time.Since(start) != loginTimeout || err == nil || !strings.Contains(err.Error(), "gave up after 5m0s") {
+			t.Errorf("after %s: %v; want to give up after 5m0s", time.Since(start), err)
+		}
+	})
+}
+
+func TestParseRedirectURI(t *testing.T) {
+	for _, ok := range []struct{ in, path string }{
+		{defaultRedirectURI, "/callback"},
+		{"http://127.0.0.1:9000/cb", "/cb"},
+		{"http://[::1]:9000/", "/"},
+		{"http://localhost:9000", "/"},
+	} {
+		u, err := parseRedirectURI(ok.in)
+		if err != nil || u.Path != ok.path {
+			t.Errorf("%s: %v, %v; want path %s", ok.in, u, err, ok.path)
+		}
+	}
+	for _, bad := range []struct{ in, want string }{
+		{"https://localhost:8080/callback", "must be http"},
+		{"http://example.com:8080/callback", "must be loopback"},
+		{"http://192.0.2.1:8080/callback", "must be loopback"},
+		{"http://localhost:8080/callback?x=1", "no user info, query or fragment"},
+		{"http://localhost:8080/callback#x", "no user info, query or fragment"},
+		{"http://u:p@localhost:8080/callback", "no user info, query or fragment"},
+		{"http://localhost:0/callback", "port must be 1 to 65535"},
+		{"localhost:8080/callback", "not an absolute URL"},
+		{"/callback", "not an absolute URL"},
+		{"http://local\nhost/", "not an absolute URL"},
+	} {
+		_, err := parseRedirectURI(bad.in)
+		if err == nil || !strings.Contains(err.Error(), bad.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: %v; want an error saying %q", bad.in, err, bad.want)
+		}
+	}
+}
+
+func TestListenOnLocalhostTakesBothLoopbacks(t *testing.T) {
+	ln, _ := listenLoopback(t)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_ = ln.Close() // a free port, very likely still free a moment later
+	redirect, _ := parseRedirectURI("http://localhost:" + port + "/callback")
+	listeners, err := listen(redirect)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	if host, _, _ := net.SplitHostPort(listeners[0].Addr().String()); host != "127.0.0.1" {
+		t.Errorf("first listener on %s, want 127.0.0.1", host)
+	}
+	if ipv6, err := net.Listen("tcp", "[::1]:0"); err == nil {
+		_ = ipv6.Close()
+		if len(listeners) != 2 {
+			t.Errorf("%d listeners on a machine with ::1, want 2", len(listeners))
+		}
+	}
+}
+
+func TestListenRefusesATakenPort(t *testing.T) {
+	ln, redirectURI := listenLoopback(t)
+	defer ln.Close()
+	redirect, _ := parseRedirectURI(redirectURI)
+	_, err := listen(redirect)
+	if err == nil || !strings.Contains(err.Error(), "--redirect-uri") || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Errorf("got %v; want an error naming the address and --redirect-uri", err)
+	}
+}
+
+func TestOAuthConfigFromTheEnvironment(t *testing.T) {
+	envOf := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+	if _, err := oauthConfig(envOf(nil), "markread login"); err == nil || !strings.Contains(err.Error(), "X_CLIENT_ID") {
+		t.Errorf("no client ID: %v; want an error naming X_CLIENT_ID", err)
+	}
+	public, err := oauthConfig(envOf(map[string]string{"X_CLIENT_ID": "id"}), "")
+	if err != nil || public.Endpoint.AuthStyle != oauth2.AuthStyleInParams || public.ClientSecret != "" ||
+		public.Endpoint.AuthURL != defaultAuthURL || public.Endpoint.TokenURL != defaultTokenURL {
+		t.Errorf("public client: %+v, %v", public, err)
+	}
+	confidential, err := oauthConfig(envOf(map[string]string{"X_CLIENT_ID": "id", "X_CLIENT_SECRET": "s3cret-value",
+		"MARKREAD_AUTH_URL": "http://127.0.0.1:9/a", "MARKREAD_TOKEN_URL": "https://auth.example/t"}), "")
+	if err != nil || confidential.Endpoint.AuthStyle != oauth2.AuthStyleInHeader || confidential.ClientSecret != "s3cret-value" ||
+		confidential.Endpoint.AuthURL != "http://127.0.0.1:9/a" || confidential.Endpoint.TokenURL != "https://auth.example/t" {
+		t.Errorf("confidential client: %v", err)
+	}
+
+	for _, bad := range []struct{ url, want string }{
+		{"http://auth.example/token", "must use https"},
+		{"https://user:hunter2-secret@auth.example/token", "must not carry user info"},
+		{"https://auth.example/token#hunter2-secret", "must not carry a fragment"},
+		{"auth.example/token", "is not an absolute URL"},
+		{"ftp://auth.example/token", "must use https"},
+	} {
+		_, err := oauthConfig(envOf(map[string]string{"X_CLIENT_ID": "id", "MARKREAD_TOKEN_URL": bad.url}), "")
+		if err == nil || !strings.Contains(err.Error(), "MARKREAD_TOKEN_URL "+bad.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("MARKREAD_TOKEN_URL=%s: %v; want an error saying %q without the URL", bad.url, err, bad.want)
+		}
+	}
+}
+
+// failf's errors keep their exit code through wrapping; anything else is exit 1.
+func TestAsFailure(t *testing.T) {
+	if f := asFailure(errors.New("boom\x1b\xff")); f.code != exitFailure || f.msg != `boom\x1b\xff` {
+		t.Errorf("plain error: %+v", f)
+	}
+	if f := asFailure(failf(exitAuth, "login: no")); f.code != exitAuth || f.line() != "markread: login: no" {
+		t.Errorf("failf: %+v", f)
+	}
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/xchat-go/markread/api"
+)
+
+const tokenUsage = `usage: markread token [--token-file PATH]
+
+Says whether markread login has stored a token, where, when its access token expires, whether it has a
+refresh token and which scopes X granted. It never shows the token.
+
+Flags:
+  --token-file PATH   the token file (default: markread/token.json in your config directory)
+
+Exit codes: 0 a token is stored and usable (markread renews an expired access token with the refresh
+token); 2 the file cannot be used; 3 no token is stored, or it has expired with no refresh token: run
+markread login.
+`
+
+const logoutUsage = `usage: markread logout [--token-file PATH]
+
+Deletes the token markread login stored. X still lists the app as connected to your account until you
+revoke it in X's settings (Security and account access, Apps and sessions, Connected apps).
+
+Flags:
+  --token-file PATH   the token file (default: markread/token.json in your config directory)
+`
+
+// lockTimeout bounds the wait for a process that holds the token file's lock: a refresh takes a second or
+// two.
+const lockTimeout = time.Minute
+
+// requiredScopes are the scopes marking a conversation read needs; login also asks for offline.access.
+var requiredScopes = loginScopes[:3]
+
+func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	store, code, done := tokenCommand("token", tokenUsage, args, stdout, stderr)
+	if done {
+		return code
+	}
+	tok, err := store.Load(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, err) // the api package's error, naming the file, prefix included
+		if errors.Is(err, api.ErrLoginRequired) {
+			return exitAuth
+		}
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "a token is stored in %s\n", printable(store.Path()))
+	fmt.Fprint(stdout, describeToken(tok, time.Now()))
+	if expired(tok, time.Now()) && tok.RefreshToken == "" {
+		return exitAuth
+	}
+	return exitOK
+}
+
+func runLogout(args []string, stdout, stderr io.Writer) int {
+	store, code, done := tokenCommand("logout", logoutUsage, args, stdout, stderr)
+	if done {
+		return code
+	}
+	_, statErr := os.Lstat(store.Path())
+	if err := store.Delete(); err != nil {
+		fmt.Fprintln(stderr, err) // the api package's error, naming the file, prefix included
+		return exitFailure
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		fmt.Fprintf(stdout, "no token was stored in %s\n", printable(store.Path()))
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "logged out: deleted %s\n", printable(store.Path()))
+	fmt.Fprintln(stdout, "  X lists the app as connected to your account until you revoke it in X's settings (Connected apps)")
+	return exitOK
+}
+
+// tokenCommand parses the flags of markread token and markread logout, the same two, and opens the store.
+// done says the command is over, with code.
+func tokenCommand(name, usage string, args []string, stdout, stderr io.Writer) (store *api.FileTokenStore, code int, done bool) {
+	fs := flag.NewFlagSet("markread "+name, flag.ContinueOnError)
+	tokenFile := fs.String("token-file", "", "")
+	positional, err := parseInterspersed(fs, args)
+	switch {
+	case errors.Is(err, errHelp):
+		fmt.Fprint(stdout, usage)
+		return nil, exitOK, true
+	case err != nil:
+		errorLine(stderr, name+": "+err.Error()+" (markread "+name+" --help)")
+		return nil, exitUsage, true
+	case len(positional) > 0:
+		errorLine(stderr, name+" takes no arguments (markread "+name+" --help)")
+		return nil, exitUsage, true
+	}
+	store, err = openTokenStore(*tokenFile)
+	if err != nil {
+		return nil, asFailure(err).print(stderr), true
+	}
+	return store, exitOK, false
+}
+
+// openTokenStore opens the token file at path, or at the default place when path is empty.
+func openTokenStore(path string) (*api.FileTokenStore, error) {
+	if path == "" {
+		var err error
+		if path, err = defaultTokenFile(); err != nil {
+			return nil, failf(exitUsage, "%s", err)
+		}
+	}
+	store, err := api.NewFileTokenStore(path)
+	if err != nil {
+		return nil, &failure{code: exitUsage, msg: err.Error(), fromAPI: true}
+	}
+	return store, nil
+}
+
+// saveToken saves tok under the store's lock, so that it does not interleave with a refresh another
+// markread makes of the token it replaces.
+func saveToken(ctx context.Context, store *api.FileTokenStore, tok *oauth2.Token) error {
+	ctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	unlock, err := store.Lock(ctx)
+	if err != nil {
+		return &failure{code: exitFailure, msg: err.Error(), fromAPI: true}
+	}
+	err = store.Save(ctx, tok)
+	if unlockErr := unlock(); err == nil {
+		err = unlockErr
+	}
+	if err != nil {
+		return &failure{code: exitFailure, msg: err.Error(), fromAPI: true}
+	}
+	return nil
+}
+
+// describeToken says what a person needs to know of a stored token, one indented line each, without
+// showing it.
+func describeToken(tok *oauth2.Token, now time.Time) string {
+	var b strings.Builder
+	switch {
+	case tok.Expiry.IsZero():
+		b.WriteString("  access token: no expiry recorded\n")
+	case expired(tok, now):
+		fmt.Fprintf(&b, "  access token: expired at %s", tok.Expiry.UTC().Format(time.RFC3339))
+		if tok.RefreshToken != "" {
+			b.WriteString("; markread renews it when next used\n")
+		} else {
+			b.WriteString("; with no refresh token, run markread login\n")
+		}
+	default:
+		fmt.Fprintf(&b, "  access token: expires at %s (in %s)\n", tok.Expiry.UTC().Format(time.RFC3339), roughly(tok.Expiry.Sub(now)))
+	}
+	if tok.RefreshToken != "" {
+		b.WriteString("  refresh token: yes, so markread renews the access token by itself\n")
+	} else {
+		b.WriteString("  refresh token: none (offline.access was not granted): log in again when the access token expires\n")
+	}
+	scope, _ := tok.Extra("scope").(string)
+	granted := strings.Fields(scope)
+	if len(granted) == 0 {
+		b.WriteString("  scopes: not recorded\n")
+		return b.String()
+	}
+	fmt.Fprintf(&b, "  scopes: %s", printable(cut(strings.Join(granted, " "), 300)))
+	var missing []string
+	for _, s := range requiredScopes {
+		if !slices.Contains(granted, s) {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(&b, " (without %s, X refuses to mark conversations read: run markread login again)", strings.Join(missing, ", "))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func expired(tok *oauth2.Token, now time.Time) bool {
+	return !tok.Expiry.IsZero() && !now.Before(tok.Expiry)
+}
+
+// roughly rounds d for a person: to the minute beyond one, else to the second.
+func roughly(d time.Duration) time.Duration {
+	if d >= time.Minute {
+		return d.Round(time.Minute)
+	}
+	return d.Round(time.Second)
+}
