@@ -114,3 +114,22 @@ func checkValue(f *flag.Flag, value string) error {
 	}
 	return nil
 }
+
+// parseSubcommand parses the flags of a subcommand that takes no arguments (markread login, serve, token,
+// logout). done says the command is over: after its help, or with a usage error printed; code is its exit.
+func parseSubcommand(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (code int, done bool) {
+	name := strings.TrimPrefix(fs.Name(), "markread ")
+	positional, err := parseInterspersed(fs, args)
+	switch {
+	case errors.Is(err, errHelp):
+		fmt.Fprint(stdout, usage)
+		return exitOK, true
+	case err != nil:
+		errorLine(stderr, name+": "+err.Error()+" ("+fs.Name()+" --help)")
+		return exitUsage, true
+	case len(positional) > 0:
+		errorLine(stderr, name+" takes no arguments ("+fs.Name()+" --help)")
+		return exitUsage, true
+	}
+	return exitOK, false
+}

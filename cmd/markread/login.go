@@ -70,17 +70,8 @@ func runLogin(ctx context.Context, args []string, env func(string) string, stdin
 	tokenFile := fs.String("token-file", "", "")
 	redirectURI := fs.String("redirect-uri", defaultRedirectURI, "")
 	headless := fs.Bool("headless", false, "")
-	positional, err := parseInterspersed(fs, args)
-	switch {
-	case errors.Is(err, errHelp):
-		fmt.Fprint(stdout, loginUsage)
-		return exitOK
-	case err != nil:
-		errorLine(stderr, "login: "+err.Error()+" (markread login --help)")
-		return exitUsage
-	case len(positional) > 0:
-		errorLine(stderr, "login takes no arguments (markread login --help)")
-		return exitUsage
+	if code, done := parseSubcommand(fs, args, loginUsage, stdout, stderr); done {
+		return code
 	}
 
 	conf, err := oauthConfig(env, "markread login")

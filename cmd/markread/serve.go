@@ -53,17 +53,10 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	clientID := fs.String("client-id", "", "")
 	redirectURI := fs.String("redirect-uri", defaultRedirectURI, "")
 	tokenLifetime := fs.Duration("token-lifetime", apitest.DefaultAccessTokenLifetime, "")
-	positional, err := parseInterspersed(fs, args)
+	if code, done := parseSubcommand(fs, args, serveUsage, stdout, stderr); done {
+		return code
+	}
 	switch {
-	case errors.Is(err, errHelp):
-		fmt.Fprint(stdout, serveUsage)
-		return exitOK
-	case err != nil:
-		errorLine(stderr, "serve: "+err.Error()+" (markread serve --help)")
-		return exitUsage
-	case len(positional) > 0:
-		errorLine(stderr, "serve takes no arguments (markread serve --help)")
-		return exitUsage
 	case *limit < 1 || *window <= 0 || *latency < 0:
 		errorLine(stderr, "serve: want --rate-limit >= 1, --rate-window > 0 and --latency >= 0")
 		return exitUsage

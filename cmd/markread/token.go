@@ -91,19 +91,10 @@ func runLogout(args []string, stdout, stderr io.Writer) int {
 func tokenCommand(name, usage string, args []string, stdout, stderr io.Writer) (store *api.FileTokenStore, code int, done bool) {
 	fs := flag.NewFlagSet("markread "+name, flag.ContinueOnError)
 	tokenFile := fs.String("token-file", "", "")
-	positional, err := parseInterspersed(fs, args)
-	switch {
-	case errors.Is(err, errHelp):
-		fmt.Fprint(stdout, usage)
-		return nil, exitOK, true
-	case err != nil:
-		errorLine(stderr, name+": "+err.Error()+" (markread "+name+" --help)")
-		return nil, exitUsage, true
-	case len(positional) > 0:
-		errorLine(stderr, name+" takes no arguments (markread "+name+" --help)")
-		return nil, exitUsage, true
+	if code, done := parseSubcommand(fs, args, usage, stdout, stderr); done {
+		return nil, code, true
 	}
-	store, err = openTokenStore(*tokenFile)
+	store, err := openTokenStore(*tokenFile)
 	if err != nil {
 		return nil, asFailure(err).print(stderr), true
 	}
