@@ -65,7 +65,7 @@ func WithTokens(tokens ...string) Option {
 	}
 }
 
-// WithRateLimit allows limit requests per token in each window (default DefaultRateLimit per
+// WithRateLimit allows limit requests per user (every token of the user counts) in each window (default DefaultRateLimit per
 // DefaultRateWindow). Windows shorter than a second work, but the reset header still names whole seconds.
 func WithRateLimit(limit int, window time.Duration) Option {
 	return func(c *config) {
