@@ -202,21 +202,30 @@ func (f *loginFlow) exchange(ctx context.Context, code string) (*oauth2.Token, e
 	})
 	tok, err := f.conf.Exchange(ctx, code, oauth2.VerifierOption(f.verifier))
 	if err != nil {
-		return nil, f.exchangeFailure(err, code)
+		return nil, f.exchangeFailure(err)
 	}
 	return tok, nil
 }
 
 // exchangeFailure describes a failed token request. It shows no more of the endpoint's answer than its
-// status and error code: oauth2.RetrieveError quotes the body, which may echo the code, the verifier or
-// the client secret.
-func (f *loginFlow) exchangeFailure(err error, code string) error {
+// status and error code: oauth2.RetrieveError quotes the body, and x/oauth2's other errors and the
+// transport's quote parts of the answer, any of which may echo the code, the verifier or the client
+// secret, in any encoding. So an error that is not the endpoint's refusal gets a fixed text.
+func (f *loginFlow) exchangeFailure(err error) error {
 	var retrieve *oauth2.RetrieveError
 	if !errors.As(err, &retrieve) {
-		if errors.Is(err, context.DeadlineExceeded) {
+		var urlErr *url.Error
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
 			return failf(exitFailure, "login: the token endpoint did not answer within %s", tokenExchangeTimeout)
+		case errors.Is(err, context.Canceled):
+			return failf(exitFailure, "login: interrupted; nothing was saved")
+		case errors.As(err, &urlErr):
+			return failf(exitFailure, "login: no answer from the token endpoint at %s (the connection failed, or what came "+
+				"back was not HTTP); check MARKREAD_TOKEN_URL and the network, and run markread login again", f.tokenOrigin())
 		}
-		return failf(exitFailure, "login: getting the token: %s", printable(scrub(err.Error(), f.conf.ClientSecret, f.verifier, code)))
+		return failf(exitFailure, "login: the token endpoint at %s answered, but not with a token (the answer is not shown: "+
+			"it may echo secrets); check MARKREAD_TOKEN_URL", f.tokenOrigin())
 	}
 	msg := "X's token endpoint refused to issue a token"
 	if retrieve.Response != nil {
@@ -237,6 +246,16 @@ func (f *loginFlow) exchangeFailure(err error, code string) error {
 		}
 	}
 	return failf(exitAuth, "login: %s", msg)
+}
+
+// tokenOrigin is the token endpoint's scheme and host, as much of it as login's errors name: the rest of
+// MARKREAD_TOKEN_URL may hold a credential.
+func (f *loginFlow) tokenOrigin() string {
+	u, err := url.Parse(f.conf.Endpoint.TokenURL)
+	if err != nil { // oauthConfig parsed it already
+		return "MARKREAD_TOKEN_URL"
+	}
+	return printable(u.Scheme + "://" + u.Host)
 }
 
 // oauthErrorCode is RFC 6749's syntax for an error code, as far as markread shows one unquoted.

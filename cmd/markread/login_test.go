@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -433,5 +437,119 @@ func TestAsFailure(t *testing.T) {
 	}
 	if f := asFailure(failf(exitAuth, "login: no")); f.code != exitAuth || f.line() != "markread: login: no" {
 		t.Errorf("failf: %+v", f)
+	}
+}
+
+const (
+	echoClientID     = "echo-app"
+	echoClientSecret = "echo-client-secret-Zq81x"
+	echoCode         = "echo-auth-code-0123456789"
+)
+
+// echoingTokenEndpoint is a hostile token endpoint: answer gets what the request carried (the form and
+// the client secret from HTTP Basic) and writes the answer.
+func echoingTokenEndpoint(t *testing.T, answer func(w http.ResponseWriter, form url.Values, secret string)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		_, secret, _ := r.BasicAuth()
+		secret, _ = url.QueryUnescape(secret)
+		answer(w, r.PostForm, secret)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// headlessLoginWithCode runs markread login --headless as a confidential client against the token
+// endpoint at tokenURL, pasting a redirect with echoCode and the login's own state, and returns the exit
+// code, stdout and stderr.
+func headlessLoginWithCode(t *testing.T, tokenURL, tokenFile string) (int, string, string) {
+	t.Helper()
+	env := map[string]string{
+		"X_CLIENT_ID":        echoClientID,
+		"X_CLIENT_SECRET":    echoClientSecret,
+		"MARKREAD_AUTH_URL":  "http://127.0.0.1:1/authorize",
+		"MARKREAD_TOKEN_URL": tokenURL,
+	}
+	stdin, typing := io.Pipe()
+	defer typing.Close()
+	login := startLogin(t, env, stdin, "--headless", "--token-file", tokenFile)
+	authURL, err := url.Parse(login.authURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go fmt.Fprintf(typing, "%s?code=%s&state=%s\n", defaultRedirectURI, echoCode, url.QueryEscape(authURL.Query().Get("state")))
+	code := login.wait()
+	return code, login.stdout.String(), login.stderr.String()
+}
+
+// malformedHTTPEndpoint answers every request with a status line that is not HTTP and quotes echo: the
+// transport's error then quotes it too.
+func malformedHTTPEndpoint(t *testing.T, echo string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				_, _ = http.ReadRequest(bufio.NewReader(conn))
+				fmt.Fprintf(conn, "HTTP/1.1 %s OK\r\n\r\n", echo)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/2/oauth2/token"
+}
+
+// A token endpoint whose failure is not an OAuth refusal: x/oauth2 (a 200 whose expires_in is not a
+// number) or the transport (a status line that is not HTTP) quote its answer in their errors. Login shows
+// a fixed text naming only the endpoint's origin, so the client secret it echoes, in any encoding (the
+// HTTP Basic credential it was sent, JSON escapes), reaches no output.
+func TestLoginShowsNoFormOfTheClientSecretAnEndpointEchoes(t *testing.T) {
+	basic := base64.StdEncoding.EncodeToString([]byte(echoClientID + ":" + echoClientSecret))
+	var escaped strings.Builder
+	for _, r := range echoClientSecret {
+		fmt.Fprintf(&escaped, `\u%04x`, r)
+	}
+	echoInExpiresIn := func(echo string) func(*testing.T) string {
+		return func(t *testing.T) string {
+			return echoingTokenEndpoint(t, func(w http.ResponseWriter, _ url.Values, _ string) {
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"access_token":"echo-access-token-0123","expires_in":"%s"}`, echo)
+			}).URL + "/2/oauth2/token"
+		}
+	}
+	closedPort := func(t *testing.T) string {
+		ln, redirect := listenLoopback(t)
+		_ = ln.Close()
+		return strings.TrimSuffix(redirect, "/callback") + "/2/oauth2/token"
+	}
+	for _, tt := range []struct {
+		name     string
+		endpoint func(t *testing.T) string
+		want     string
+	}{
+		{"the HTTP Basic credential in expires_in", echoInExpiresIn(basic), "answered, but not with a token"},
+		{"the secret JSON-escaped in expires_in", echoInExpiresIn(escaped.String()), "answered, but not with a token"},
+		{"the HTTP Basic credential in a status line", func(t *testing.T) string { return malformedHTTPEndpoint(t, basic) }, "no answer from the token endpoint"},
+		{"a closed port", closedPort, "no answer from the token endpoint"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tokenURL := tt.endpoint(t)
+			origin := strings.TrimSuffix(tokenURL, "/2/oauth2/token")
+			code, stdout, stderr := headlessLoginWithCode(t, tokenURL, filepath.Join(t.TempDir(), "token.json"))
+			if code != exitFailure || !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "token endpoint at "+origin+" ") {
+				t.Errorf("exit %d, stderr %q; want 1 saying %q and naming the token endpoint's origin only", code, stderr, tt.want)
+			}
+			// printable doubles the backslashes of the \u escapes; undone, the echo reads as it was sent.
+			noSecrets(t, []string{stdout, stderr, strings.ReplaceAll(stderr, `\\`, `\`)}, echoClientSecret, basic, escaped.String())
+		})
 	}
 }
