@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -552,4 +554,39 @@ func TestLoginShowsNoFormOfTheClientSecretAnEndpointEchoes(t *testing.T) {
 			noSecrets(t, []string{stdout, stderr, strings.ReplaceAll(stderr, `\\`, `\`)}, echoClientSecret, basic, escaped.String())
 		})
 	}
+}
+
+// A token endpoint that puts what it was sent (the PKCE verifier, the client secret, the code) in the
+// "scope" of its answer: neither login, which shows the scopes, nor markread token shows them.
+func TestLoginAndTokenShowNoSecretEchoedInTheScope(t *testing.T) {
+	var verifier string
+	endpoint := echoingTokenEndpoint(t, func(w http.ResponseWriter, form url.Values, secret string) {
+		verifier = form.Get("code_verifier")
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"token_type": "bearer", "expires_in": 7200,
+			"access_token": "echo-access-token-0123", "refresh_token": "echo-refresh-token-0123",
+			"scope": strings.Join([]string{"users.read", form.Get("code_verifier"), secret, form.Get("code")}, " "),
+		})
+	})
+	tokenFile := filepath.Join(t.TempDir(), "token.json")
+	code, stdout, stderr := headlessLoginWithCode(t, endpoint.URL, tokenFile)
+	if code != exitOK {
+		t.Fatalf("login: exit %d, stderr %q", code, stderr)
+	}
+	if verifier == "" {
+		t.Fatal("the token endpoint got no verifier")
+	}
+	const want = "scopes: users.read (3 words withheld: not scope names)"
+	if !strings.Contains(stdout, want) {
+		t.Errorf("login's stdout %q does not say %q", stdout, want)
+	}
+	noSecrets(t, []string{stdout, stderr}, verifier, echoClientSecret, echoCode)
+
+	var tokStdout, tokStderr bytes.Buffer
+	runToken(context.Background(), []string{"--token-file", tokenFile}, &tokStdout, &tokStderr)
+	if !strings.Contains(tokStdout.String(), want) {
+		t.Errorf("markread token's stdout %q does not say %q", tokStdout.String(), want)
+	}
+	noSecrets(t, []string{tokStdout.String(), tokStderr.String()}, verifier, echoClientSecret, echoCode)
 }
