@@ -166,10 +166,15 @@ func (f *loginFlow) authURL() string {
 	return f.conf.AuthCodeURL(f.state, oauth2.S256ChallengeOption(f.verifier))
 }
 
+// ownState says whether the redirect's query carries this login's state, which is what tells X's answer
+// from one a page forged (or a stale tab's); compared in constant time.
+func (f *loginFlow) ownState(query url.Values) bool {
+	return subtle.ConstantTimeCompare([]byte(query.Get("state")), []byte(f.state)) == 1
+}
+
 // checkRedirect reads X's answer from the redirect's query: the code, or why there is none.
 func (f *loginFlow) checkRedirect(query url.Values) (code string, err error) {
-	// Constant time: the state is what tells X's answer from one a page forged.
-	stateOK := subtle.ConstantTimeCompare([]byte(query.Get("state")), []byte(f.state)) == 1
+	stateOK := f.ownState(query)
 	if query.Has("error") {
 		msg := "X did not authorize markread: " + errorCodeText(query.Get("error"))
 		if desc := query.Get("error_description"); desc != "" {
@@ -272,7 +277,9 @@ func errorCodeText(code string) string {
 
 // awaitCallback serves the redirect URI on listeners until X sends the browser back, then runs finish with
 // the code (while the browser waits, so that its page can say how it went) and returns finish's error. It
-// gives up after loginTimeout. Only the redirect URI's path answers, and only its first answer counts.
+// gives up after loginTimeout. Only the redirect URI's path answers, and only its first answer with this
+// login's state counts: one with another state gets an error page and the wait goes on, so that a page
+// that sends the browser to the redirect URI (any web page can) cannot end the login.
 func (f *loginFlow) awaitCallback(ctx context.Context, listeners []net.Listener, finish func(ctx context.Context, code string) error) error {
 	var mu sync.Mutex
 	taken, over := false, false // an answer arrived; awaitCallback stopped waiting for one
@@ -289,6 +296,11 @@ func (f *loginFlow) awaitCallback(ctx context.Context, listeners []net.Listener,
 		query := r.URL.Query()
 		if !query.Has("code") && !query.Has("error") {
 			http.Error(w, "markread login: this is not an answer from X (no code, no error)", http.StatusBadRequest)
+			return
+		}
+		if !f.ownState(query) {
+			http.Error(w, "markread login: this is not X's answer to the login waiting in the terminal (its state is "+
+				"another one: a stale tab, or a page forging one); the login goes on: open the URL it printed", http.StatusBadRequest)
 			return
 		}
 		mu.Lock()

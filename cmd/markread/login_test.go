@@ -203,20 +203,32 @@ func TestAwaitCallbackReportsFinishsFailure(t *testing.T) {
 	}
 }
 
-func TestAwaitCallbackRefusesAnotherState(t *testing.T) {
+// An answer with another state than the login sent is not X's (a stale tab, or any web page sending the
+// browser to the redirect URI): it gets an error page, reaches no token exchange, and the login waits on
+// for X's.
+func TestAwaitCallbackIgnoresAnAnswerWithAnotherState(t *testing.T) {
 	ln, redirect := listenLoopback(t)
 	flow := testFlow(t, redirect)
 	done, codes := awaitInBackground(flow, ln, nil)
-	status, body := get(t, redirect+"?code=forged-code&state=forged-state")
-	if status != http.StatusBadRequest || !strings.Contains(body, "state") {
-		t.Errorf("status %d, body %q; want 400 naming the state", status, body)
+	for _, forged := range []string{"?code=forged-code&state=forged-state", "?code=forged-code", "?error=access_denied&state=forged-state"} {
+		status, body := get(t, redirect+forged)
+		if status != http.StatusBadRequest || !strings.Contains(body, "state") || !strings.Contains(body, "the login goes on") {
+			t.Errorf("%s: status %d, body %q; want 400 naming the state and saying the login goes on", forged, status, body)
+		}
 	}
-	err := <-done
-	if exitCode(err) != exitFailure || !strings.Contains(err.Error(), "state") || strings.Contains(err.Error(), "forged-code") {
-		t.Errorf("awaitCallback: %v (exit %d); want exit 1 naming the state, not the code", err, exitCode(err))
+	select {
+	case err := <-done:
+		t.Fatalf("awaitCallback ended on a forged answer: %v", err)
+	default:
 	}
-	if len(codes()) != 0 {
-		t.Error("a forged answer's code reached the token exchange")
+	if status, _ := get(t, redirect+"?code=the-code&state="+url.QueryEscape(flow.state)); status != http.StatusOK {
+		t.Errorf("X's answer after the forged ones: status %d, want 200", status)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("awaitCallback: %v", err)
+	}
+	if got := codes(); len(got) != 1 || got[0] != "the-code" {
+		t.Errorf("finish got %q, want X's code once", got)
 	}
 }
 
@@ -264,6 +276,83 @@ func TestLoginGivesUpAfterFiveMinutes(t *testing.T) {
 			t.Error("finish ran without an answer")
 			return nil
 		})
+		if waited := time.Since(start); waited != loginTimeout {
+			t.Errorf("gave up after %s, want %s", waited, loginTimeout)
+		}
+		if exitCode(err) != exitFailure || !strings.Contains(err.Error(), "gave up after 5m0s") {
+			t.Errorf("got %v (exit %d); want exit 1 saying it gave up after 5m0s", err, exitCode(err))
+		}
+	})
+}
+
+// pipeListener is a listener whose connections are in-memory pipes that dial makes: inside a synctest
+// bubble, unlike sockets, they let the fake clock run.
+type pipeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080} }
+
+func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	server, client := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// A forged answer neither ends the login nor moves its limit: it gives up 5 minutes after it began.
+func TestLoginGivesUpAfterFiveMinutesDespiteAForgedAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		flow := testFlow(t, defaultRedirectURI)
+		ln := newPipeListener()
+		transport := &http.Transport{DialContext: ln.dial}
+		defer transport.CloseIdleConnections()
+		start := time.Now()
+		done := make(chan error, 1)
+		go func() {
+			done <- flow.awaitCallback(context.Background(), []net.Listener{ln}, func(context.Context, string) error {
+				t.Error("finish ran with a forged answer's code")
+				return nil
+			})
+		}()
+
+		time.AfterFunc(time.Minute, func() {
+			resp, err := (&http.Client{Transport: transport}).Get(defaultRedirectURI + "?code=forged-code&state=forged-state")
+			if err != nil {
+				t.Errorf("the forged answer: %v", err)
+				return
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("the forged answer: status %d, want 400", resp.StatusCode)
+			}
+		})
+		err := <-done
 		if waited := time.Since(start); waited != loginTimeout {
 			t.Errorf("gave up after %s, want %s", waited, loginTimeout)
 		}
