@@ -197,8 +197,8 @@ const (
 )
 
 // scopeName is the shape of X's scope names (users.read, offline.access): with at most maxScopeName
-// bytes, the only words of a token's scope markread shows. The scope is the token endpoint's text, and one that echoes its request
-// puts the code, the PKCE verifier or the client secret there.
+// bytes, the only words of a token's scope markread shows. The scope is the token endpoint's text, and
+// one that echoes its request puts the code, the PKCE verifier or the client secret there.
 var scopeName = regexp.MustCompile(`^[a-z]+(\.[a-z]+)*$`)
 
 // scopeNames splits scope into the words that look like scope names and are none of secrets, and the
