@@ -263,7 +263,17 @@ func (*recordingSource) Format(f fmt.State, _ rune) { fmt.Fprint(f, "recordingSo
 // readTokenFile reads --token-file: a raw access token, or (isJSON) a token file markread login wrote,
 // which the api package reads itself. Its errors name the file, never its content.
 func readTokenFile(path string) (token string, isJSON bool, err error) {
-	f, err := os.Open(path)
+	// Stat before opening: opening a FIFO (or /dev/stdin on a terminal) waits for a writer, past any
+	// --timeout, and a device may never end.
+	info, err := os.Stat(path)
+	if err == nil && !info.Mode().IsRegular() {
+		return "", false, fmt.Errorf("--token-file %q is not a regular file (%s); want a file holding only the access token, or one markread login wrote",
+			path, fileKind(info.Mode()))
+	}
+	var f *os.File
+	if err == nil {
+		f, err = os.Open(path)
+	}
 	if err != nil {
 		var pathErr *os.PathError
 		if errors.As(err, &pathErr) {
@@ -289,4 +299,19 @@ func readTokenFile(path string) (token string, isJSON bool, err error) {
 		return "", false, fmt.Errorf("--token-file %q holds more than one word; want only the access token, or a file markread login wrote", path)
 	}
 	return token, false, nil
+}
+
+// fileKind names what a file that is not a regular one is, for a person.
+func fileKind(mode fs.FileMode) string {
+	switch {
+	case mode.IsDir():
+		return "a directory"
+	case mode&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	case mode&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }

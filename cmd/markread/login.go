@@ -166,10 +166,15 @@ func (f *loginFlow) authURL() string {
 	return f.conf.AuthCodeURL(f.state, oauth2.S256ChallengeOption(f.verifier))
 }
 
+// ownState says whether the redirect's query carries this login's state, which is what tells X's answer
+// from one a page forged (or a stale tab's); compared in constant time.
+func (f *loginFlow) ownState(query url.Values) bool {
+	return subtle.ConstantTimeCompare([]byte(query.Get("state")), []byte(f.state)) == 1
+}
+
 // checkRedirect reads X's answer from the redirect's query: the code, or why there is none.
 func (f *loginFlow) checkRedirect(query url.Values) (code string, err error) {
-	// Constant time: the state is what tells X's answer from one a page forged.
-	stateOK := subtle.ConstantTimeCompare([]byte(query.Get("state")), []byte(f.state)) == 1
+	stateOK := f.ownState(query)
 	if query.Has("error") {
 		msg := "X did not authorize markread: " + errorCodeText(query.Get("error"))
 		if desc := query.Get("error_description"); desc != "" {
@@ -202,21 +207,30 @@ func (f *loginFlow) exchange(ctx context.Context, code string) (*oauth2.Token, e
 	})
 	tok, err := f.conf.Exchange(ctx, code, oauth2.VerifierOption(f.verifier))
 	if err != nil {
-		return nil, f.exchangeFailure(err, code)
+		return nil, f.exchangeFailure(err)
 	}
 	return tok, nil
 }
 
 // exchangeFailure describes a failed token request. It shows no more of the endpoint's answer than its
-// status and error code: oauth2.RetrieveError quotes the body, which may echo the code, the verifier or
-// the client secret.
-func (f *loginFlow) exchangeFailure(err error, code string) error {
+// status and error code: oauth2.RetrieveError quotes the body, and x/oauth2's other errors and the
+// transport's quote parts of the answer, any of which may echo the code, the verifier or the client
+// secret, in any encoding. So an error that is not the endpoint's refusal gets a fixed text.
+func (f *loginFlow) exchangeFailure(err error) error {
 	var retrieve *oauth2.RetrieveError
 	if !errors.As(err, &retrieve) {
-		if errors.Is(err, context.DeadlineExceeded) {
+		var urlErr *url.Error
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
 			return failf(exitFailure, "login: the token endpoint did not answer within %s", tokenExchangeTimeout)
+		case errors.Is(err, context.Canceled):
+			return failf(exitFailure, "login: interrupted; nothing was saved")
+		case errors.As(err, &urlErr):
+			return failf(exitFailure, "login: no answer from the token endpoint at %s (the connection failed, or what came "+
+				"back was not HTTP); check MARKREAD_TOKEN_URL and the network, and run markread login again", f.tokenOrigin())
 		}
-		return failf(exitFailure, "login: getting the token: %s", printable(scrub(err.Error(), f.conf.ClientSecret, f.verifier, code)))
+		return failf(exitFailure, "login: the token endpoint at %s answered, but not with a token (the answer is not shown: "+
+			"it may echo secrets); check MARKREAD_TOKEN_URL", f.tokenOrigin())
 	}
 	msg := "X's token endpoint refused to issue a token"
 	if retrieve.Response != nil {
@@ -239,6 +253,16 @@ func (f *loginFlow) exchangeFailure(err error, code string) error {
 	return failf(exitAuth, "login: %s", msg)
 }
 
+// tokenOrigin is the token endpoint's scheme and host, as much of it as login's errors name: the rest of
+// MARKREAD_TOKEN_URL may hold a credential.
+func (f *loginFlow) tokenOrigin() string {
+	u, err := url.Parse(f.conf.Endpoint.TokenURL)
+	if err != nil { // oauthConfig parsed it already
+		return "MARKREAD_TOKEN_URL"
+	}
+	return printable(u.Scheme + "://" + u.Host)
+}
+
 // oauthErrorCode is RFC 6749's syntax for an error code, as far as markread shows one unquoted.
 var oauthErrorCode = regexp.MustCompile(`^[a-z_]{1,64}$`)
 
@@ -253,7 +277,9 @@ func errorCodeText(code string) string {
 
 // awaitCallback serves the redirect URI on listeners until X sends the browser back, then runs finish with
 // the code (while the browser waits, so that its page can say how it went) and returns finish's error. It
-// gives up after loginTimeout. Only the redirect URI's path answers, and only its first answer counts.
+// gives up after loginTimeout. Only the redirect URI's path answers, and only its first answer with this
+// login's state counts: one with another state gets an error page and the wait goes on, so that a page
+// that sends the browser to the redirect URI (any web page can) cannot end the login.
 func (f *loginFlow) awaitCallback(ctx context.Context, listeners []net.Listener, finish func(ctx context.Context, code string) error) error {
 	var mu sync.Mutex
 	taken, over := false, false // an answer arrived; awaitCallback stopped waiting for one
@@ -270,6 +296,11 @@ func (f *loginFlow) awaitCallback(ctx context.Context, listeners []net.Listener,
 		query := r.URL.Query()
 		if !query.Has("code") && !query.Has("error") {
 			http.Error(w, "markread login: this is not an answer from X (no code, no error)", http.StatusBadRequest)
+			return
+		}
+		if !f.ownState(query) {
+			http.Error(w, "markread login: this is not X's answer to the login waiting in the terminal (its state is "+
+				"another one: a stale tab, or a page forging one); the login goes on: open the URL it printed", http.StatusBadRequest)
 			return
 		}
 		mu.Lock()

@@ -300,7 +300,8 @@ func loadToken(t *testing.T, path string) (*oauth2.Token, error) {
 	return store.Load(context.Background())
 }
 
-// A redirect with another state than the login sent is not X's answer: nothing is exchanged or saved.
+// A redirect with another state than the login sent is not X's answer: it gets an error page, its code is
+// neither exchanged nor saved, and the login waits on for X's answer, which logs in.
 func TestLoginRefusesAForgedRedirect(t *testing.T) {
 	redirect := freeRedirectURI(t)
 	srv := apitest.NewServer(apitest.WithOAuthClient("public-app", "", redirect))
@@ -310,20 +311,26 @@ func TestLoginRefusesAForgedRedirect(t *testing.T) {
 	tokenFile := filepath.Join(t.TempDir(), "token.json")
 
 	login := startLogin(t, env, nil, "--redirect-uri", redirect, "--token-file", tokenFile)
-	login.authURL(t)
-	if status, _ := get(t, redirect+"?code=forged-code-0123&state=forged-state"); status != http.StatusBadRequest {
-		t.Errorf("forged redirect: status %d, want 400", status)
+	authURL := login.authURL(t)
+	if status, body := get(t, redirect+"?code=forged-code-0123&state=forged-state"); status != http.StatusBadRequest || !strings.Contains(body, "state") {
+		t.Errorf("forged redirect: status %d, body %q; want 400 naming the state", status, body)
+	}
+	if _, err := os.Stat(tokenFile); !os.IsNotExist(err) {
+		t.Errorf("a token file was written after the forged redirect: %v", err)
+	}
+	if status, body := get(t, approve(t, authURL)); status != http.StatusOK || !strings.Contains(body, "logged in") {
+		t.Errorf("X's redirect after the forged one: status %d, body %q; want 200 saying logged in", status, body)
 	}
 	code := login.wait()
 	stderr := login.stderr.String()
-	if code != exitFailure || !strings.Contains(stderr, "state is not the one this login sent") || strings.Contains(stderr, "forged-code-0123") {
-		t.Errorf("exit %d, stderr %q; want 1 naming the state, not the code", code, stderr)
+	if code != exitOK || strings.Contains(stderr, "forged-code-0123") {
+		t.Errorf("exit %d, stderr %q; want 0, without the forged code", code, stderr)
 	}
 	if !strings.Contains(stderr, "could not open a browser") {
 		t.Errorf("a browser that does not start is not reported: %q", stderr)
 	}
-	if _, err := os.Stat(tokenFile); !os.IsNotExist(err) {
-		t.Errorf("a token file was written: %v", err)
+	if tok, err := loadToken(t, tokenFile); err != nil || tok.AccessToken == "" {
+		t.Errorf("X's answer was not saved: %v", err)
 	}
 }
 

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -197,20 +203,32 @@ func TestAwaitCallbackReportsFinishsFailure(t *testing.T) {
 	}
 }
 
-func TestAwaitCallbackRefusesAnotherState(t *testing.T) {
+// An answer with another state than the login sent is not X's (a stale tab, or any web page sending the
+// browser to the redirect URI): it gets an error page, reaches no token exchange, and the login waits on
+// for X's.
+func TestAwaitCallbackIgnoresAnAnswerWithAnotherState(t *testing.T) {
 	ln, redirect := listenLoopback(t)
 	flow := testFlow(t, redirect)
 	done, codes := awaitInBackground(flow, ln, nil)
-	status, body := get(t, redirect+"?code=forged-code&state=forged-state")
-	if status != http.StatusBadRequest || !strings.Contains(body, "state") {
-		t.Errorf("status %d, body %q; want 400 naming the state", status, body)
+	for _, forged := range []string{"?code=forged-code&state=forged-state", "?code=forged-code", "?error=access_denied&state=forged-state"} {
+		status, body := get(t, redirect+forged)
+		if status != http.StatusBadRequest || !strings.Contains(body, "state") || !strings.Contains(body, "the login goes on") {
+			t.Errorf("%s: status %d, body %q; want 400 naming the state and saying the login goes on", forged, status, body)
+		}
 	}
-	err := <-done
-	if exitCode(err) != exitFailure || !strings.Contains(err.Error(), "state") || strings.Contains(err.Error(), "forged-code") {
-		t.Errorf("awaitCallback: %v (exit %d); want exit 1 naming the state, not the code", err, exitCode(err))
+	select {
+	case err := <-done:
+		t.Fatalf("awaitCallback ended on a forged answer: %v", err)
+	default:
 	}
-	if len(codes()) != 0 {
-		t.Error("a forged answer's code reached the token exchange")
+	if status, _ := get(t, redirect+"?code=the-code&state="+url.QueryEscape(flow.state)); status != http.StatusOK {
+		t.Errorf("X's answer after the forged ones: status %d, want 200", status)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("awaitCallback: %v", err)
+	}
+	if got := codes(); len(got) != 1 || got[0] != "the-code" {
+		t.Errorf("finish got %q, want X's code once", got)
 	}
 }
 
@@ -258,6 +276,83 @@ func TestLoginGivesUpAfterFiveMinutes(t *testing.T) {
 			t.Error("finish ran without an answer")
 			return nil
 		})
+		if waited := time.Since(start); waited != loginTimeout {
+			t.Errorf("gave up after %s, want %s", waited, loginTimeout)
+		}
+		if exitCode(err) != exitFailure || !strings.Contains(err.Error(), "gave up after 5m0s") {
+			t.Errorf("got %v (exit %d); want exit 1 saying it gave up after 5m0s", err, exitCode(err))
+		}
+	})
+}
+
+// pipeListener is a listener whose connections are in-memory pipes that dial makes: inside a synctest
+// bubble, unlike sockets, they let the fake clock run.
+type pipeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080} }
+
+func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	server, client := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// A forged answer neither ends the login nor moves its limit: it gives up 5 minutes after it began.
+func TestLoginGivesUpAfterFiveMinutesDespiteAForgedAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		flow := testFlow(t, defaultRedirectURI)
+		ln := newPipeListener()
+		transport := &http.Transport{DialContext: ln.dial}
+		defer transport.CloseIdleConnections()
+		start := time.Now()
+		done := make(chan error, 1)
+		go func() {
+			done <- flow.awaitCallback(context.Background(), []net.Listener{ln}, func(context.Context, string) error {
+				t.Error("finish ran with a forged answer's code")
+				return nil
+			})
+		}()
+
+		time.AfterFunc(time.Minute, func() {
+			resp, err := (&http.Client{Transport: transport}).Get(defaultRedirectURI + "?code=forged-code&state=forged-state")
+			if err != nil {
+				t.Errorf("the forged answer: %v", err)
+				return
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("the forged answer: status %d, want 400", resp.StatusCode)
+			}
+		})
+		err := <-done
 		if waited := time.Since(start); waited != loginTimeout {
 			t.Errorf("gave up after %s, want %s", waited, loginTimeout)
 		}
@@ -434,4 +529,153 @@ func TestAsFailure(t *testing.T) {
 	if f := asFailure(failf(exitAuth, "login: no")); f.code != exitAuth || f.line() != "markread: login: no" {
 		t.Errorf("failf: %+v", f)
 	}
+}
+
+const (
+	echoClientID     = "echo-app"
+	echoClientSecret = "echo-client-secret-Zq81x"
+	echoCode         = "echo-auth-code-0123456789"
+)
+
+// echoingTokenEndpoint is a hostile token endpoint: answer gets what the request carried (the form and
+// the client secret from HTTP Basic) and writes the answer.
+func echoingTokenEndpoint(t *testing.T, answer func(w http.ResponseWriter, form url.Values, secret string)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		_, secret, _ := r.BasicAuth()
+		secret, _ = url.QueryUnescape(secret)
+		answer(w, r.PostForm, secret)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// headlessLoginWithCode runs markread login --headless as a confidential client against the token
+// endpoint at tokenURL, pasting a redirect with echoCode and the login's own state, and returns the exit
+// code, stdout and stderr.
+func headlessLoginWithCode(t *testing.T, tokenURL, tokenFile string) (int, string, string) {
+	t.Helper()
+	env := map[string]string{
+		"X_CLIENT_ID":        echoClientID,
+		"X_CLIENT_SECRET":    echoClientSecret,
+		"MARKREAD_AUTH_URL":  "http://127.0.0.1:1/authorize",
+		"MARKREAD_TOKEN_URL": tokenURL,
+	}
+	stdin, typing := io.Pipe()
+	defer typing.Close()
+	login := startLogin(t, env, stdin, "--headless", "--token-file", tokenFile)
+	authURL, err := url.Parse(login.authURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go fmt.Fprintf(typing, "%s?code=%s&state=%s\n", defaultRedirectURI, echoCode, url.QueryEscape(authURL.Query().Get("state")))
+	code := login.wait()
+	return code, login.stdout.String(), login.stderr.String()
+}
+
+// malformedHTTPEndpoint answers every request with a status line that is not HTTP and quotes echo: the
+// transport's error then quotes it too.
+func malformedHTTPEndpoint(t *testing.T, echo string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				_, _ = http.ReadRequest(bufio.NewReader(conn))
+				fmt.Fprintf(conn, "HTTP/1.1 %s OK\r\n\r\n", echo)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/2/oauth2/token"
+}
+
+// A token endpoint whose failure is not an OAuth refusal: x/oauth2 (a 200 whose expires_in is not a
+// number) or the transport (a status line that is not HTTP) quote its answer in their errors. Login shows
+// a fixed text naming only the endpoint's origin, so the client secret it echoes, in any encoding (the
+// HTTP Basic credential it was sent, JSON escapes), reaches no output.
+func TestLoginShowsNoFormOfTheClientSecretAnEndpointEchoes(t *testing.T) {
+	basic := base64.StdEncoding.EncodeToString([]byte(echoClientID + ":" + echoClientSecret))
+	var escaped strings.Builder
+	for _, r := range echoClientSecret {
+		fmt.Fprintf(&escaped, `\u%04x`, r)
+	}
+	echoInExpiresIn := func(echo string) func(*testing.T) string {
+		return func(t *testing.T) string {
+			return echoingTokenEndpoint(t, func(w http.ResponseWriter, _ url.Values, _ string) {
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"access_token":"echo-access-token-0123","expires_in":"%s"}`, echo)
+			}).URL + "/2/oauth2/token"
+		}
+	}
+	closedPort := func(t *testing.T) string {
+		ln, redirect := listenLoopback(t)
+		_ = ln.Close()
+		return strings.TrimSuffix(redirect, "/callback") + "/2/oauth2/token"
+	}
+	for _, tt := range []struct {
+		name     string
+		endpoint func(t *testing.T) string
+		want     string
+	}{
+		{"the HTTP Basic credential in expires_in", echoInExpiresIn(basic), "answered, but not with a token"},
+		{"the secret JSON-escaped in expires_in", echoInExpiresIn(escaped.String()), "answered, but not with a token"},
+		{"the HTTP Basic credential in a status line", func(t *testing.T) string { return malformedHTTPEndpoint(t, basic) }, "no answer from the token endpoint"},
+		{"a closed port", closedPort, "no answer from the token endpoint"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tokenURL := tt.endpoint(t)
+			origin := strings.TrimSuffix(tokenURL, "/2/oauth2/token")
+			code, stdout, stderr := headlessLoginWithCode(t, tokenURL, filepath.Join(t.TempDir(), "token.json"))
+			if code != exitFailure || !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "token endpoint at "+origin+" ") {
+				t.Errorf("exit %d, stderr %q; want 1 saying %q and naming the token endpoint's origin only", code, stderr, tt.want)
+			}
+			// printable doubles the backslashes of the \u escapes; undone, the echo reads as it was sent.
+			noSecrets(t, []string{stdout, stderr, strings.ReplaceAll(stderr, `\\`, `\`)}, echoClientSecret, basic, escaped.String())
+		})
+	}
+}
+
+// A token endpoint that puts what it was sent (the PKCE verifier, the client secret, the code) in the
+// "scope" of its answer: neither login, which shows the scopes, nor markread token shows them.
+func TestLoginAndTokenShowNoSecretEchoedInTheScope(t *testing.T) {
+	var verifier string
+	endpoint := echoingTokenEndpoint(t, func(w http.ResponseWriter, form url.Values, secret string) {
+		verifier = form.Get("code_verifier")
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"token_type": "bearer", "expires_in": 7200,
+			"access_token": "echo-access-token-0123", "refresh_token": "echo-refresh-token-0123",
+			"scope": strings.Join([]string{"users.read", form.Get("code_verifier"), secret, form.Get("code")}, " "),
+		})
+	})
+	tokenFile := filepath.Join(t.TempDir(), "token.json")
+	code, stdout, stderr := headlessLoginWithCode(t, endpoint.URL, tokenFile)
+	if code != exitOK {
+		t.Fatalf("login: exit %d, stderr %q", code, stderr)
+	}
+	if verifier == "" {
+		t.Fatal("the token endpoint got no verifier")
+	}
+	const want = "scopes: users.read (3 words withheld: not scope names)"
+	if !strings.Contains(stdout, want) {
+		t.Errorf("login's stdout %q does not say %q", stdout, want)
+	}
+	noSecrets(t, []string{stdout, stderr}, verifier, echoClientSecret, echoCode)
+
+	var tokStdout, tokStderr bytes.Buffer
+	runToken(context.Background(), []string{"--token-file", tokenFile}, &tokStdout, &tokStderr)
+	if !strings.Contains(tokStdout.String(), want) {
+		t.Errorf("markread token's stdout %q does not say %q", tokStdout.String(), want)
+	}
+	noSecrets(t, []string{tokStdout.String(), tokStderr.String()}, verifier, echoClientSecret, echoCode)
 }

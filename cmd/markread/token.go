@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/xchat-go/markread/api"
+	"github.com/xchat-go/markread/internal/plural"
 )
 
 const tokenUsage = `usage: markread token [--token-file PATH]
@@ -158,12 +160,22 @@ func describeToken(tok *oauth2.Token, now time.Time) string {
 		b.WriteString("  refresh token: none (offline.access was not granted): log in again when the access token expires\n")
 	}
 	scope, _ := tok.Extra("scope").(string)
-	granted := strings.Fields(scope)
-	if len(granted) == 0 {
+	granted, withheld := scopeNames(scope, tok.AccessToken, tok.RefreshToken)
+	switch {
+	case len(granted) == 0 && withheld == 0:
 		b.WriteString("  scopes: not recorded\n")
 		return b.String()
+	case len(granted) > maxShownScopes:
+		fmt.Fprintf(&b, "  scopes: %s (and %d more)", strings.Join(granted[:maxShownScopes], " "), len(granted)-maxShownScopes)
+	default:
+		fmt.Fprintf(&b, "  scopes: %s", strings.Join(granted, " "))
 	}
-	fmt.Fprintf(&b, "  scopes: %s", printable(cut(strings.Join(granted, " "), 300)))
+	if withheld > 0 {
+		if len(granted) > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "(%s withheld: not scope names)", plural.Count(withheld, "word"))
+	}
 	var missing []string
 	for _, s := range requiredScopes {
 		if !slices.Contains(granted, s) {
@@ -175,6 +187,31 @@ func describeToken(tok *oauth2.Token, now time.Time) string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+const (
+	// maxShownScopes bounds the scopes describeToken lists: X has about twenty.
+	maxShownScopes = 32
+	// maxScopeName bounds a scope name: X's longest, tweet.moderate.write, has 20 bytes.
+	maxScopeName = 40
+)
+
+// scopeName is the shape of X's scope names (users.read, offline.access): with at most maxScopeName
+// bytes, the only words of a token's scope markread shows. The scope is the token endpoint's text, and
+// one that echoes its request puts the code, the PKCE verifier or the client secret there.
+var scopeName = regexp.MustCompile(`^[a-z]+(\.[a-z]+)*$`)
+
+// scopeNames splits scope into the words that look like scope names and are none of secrets, and the
+// number of the others.
+func scopeNames(scope string, secrets ...string) (names []string, withheld int) {
+	for _, word := range strings.Fields(scope) {
+		if len(word) > maxScopeName || !scopeName.MatchString(word) || scrub(word, secrets...) != word {
+			withheld++
+			continue
+		}
+		names = append(names, word)
+	}
+	return names, withheld
 }
 
 func expired(tok *oauth2.Token, now time.Time) bool {

@@ -29,8 +29,20 @@ func TestDescribeToken(t *testing.T) {
 		{"no expiry", &oauth2.Token{AccessToken: "a"}, []string{"access token: no expiry recorded"}},
 		{"without dm.write", (&oauth2.Token{AccessToken: "a", Expiry: now.Add(time.Hour)}).WithExtra(map[string]any{"scope": "users.read tweet.read"}),
 			[]string{"scopes: users.read tweet.read (without dm.write, X refuses to mark conversations read: run markread login again)"}},
-		{"hostile scopes", (&oauth2.Token{AccessToken: "a", Expiry: now.Add(time.Hour)}).WithExtra(map[string]any{"scope": "users.read\x1b[2J"}),
-			[]string{`users.read\x1b[2J`}},
+		{"a terminal escape in the scope", (&oauth2.Token{AccessToken: "a", Expiry: now.Add(time.Hour)}).WithExtra(map[string]any{"scope": all + " users.read\x1b[2J"}),
+			[]string{"scopes: " + all + " (1 word withheld: not scope names)\n"}},
+		// An endpoint that echoes its request puts the code, the verifier or the client secret in the scope.
+		{"secrets in the scope", (&oauth2.Token{AccessToken: "a", Expiry: now.Add(time.Hour)}).WithExtra(map[string]any{"scope": "users.read Echoed-Secret-0123 dm.write code_7"}),
+			[]string{"scopes: users.read dm.write (2 words withheld: not scope names) (without tweet.read, X refuses"}},
+		{"nothing but secrets in the scope", (&oauth2.Token{AccessToken: "a", Expiry: now.Add(time.Hour)}).WithExtra(map[string]any{"scope": "Echoed-Secret-0123"}),
+			[]string{"scopes: (1 word withheld: not scope names) (without users.read, dm.write, tweet.read, X refuses"}},
+		{"the token's own tokens in the scope", (&oauth2.Token{AccessToken: "ownaccesstoken", RefreshToken: "own.refresh.token", Expiry: now.Add(time.Hour)}).
+			WithExtra(map[string]any{"scope": all + " ownaccesstoken own.refresh.token"}),
+			[]string{"scopes: " + all + " (2 words withheld: not scope names)\n"}},
+		{"a scope name too long to be one", (&oauth2.Token{AccessToken: "a", Expiry: now.Add(time.Hour)}).WithExtra(map[string]any{"scope": all + " " + strings.Repeat("a", 41)}),
+			[]string{"scopes: " + all + " (1 word withheld: not scope names)\n"}},
+		{"too many scopes", (&oauth2.Token{AccessToken: "a", Expiry: now.Add(time.Hour)}).WithExtra(map[string]any{"scope": all + strings.Repeat(" x.y", 40)}),
+			[]string{"scopes: " + all + strings.Repeat(" x.y", 28) + " (and 12 more)\n"}},
 	} {
 		got := describeToken(tt.tok, now)
 		for _, want := range tt.want {
@@ -41,6 +53,7 @@ func TestDescribeToken(t *testing.T) {
 		if strings.Count(got, "\n") != 3 || strings.Contains(got, "\x1b") {
 			t.Errorf("%s: %q, want three printable lines", tt.name, got)
 		}
+		noSecrets(t, []string{got}, "Echoed-Secret-0123", "code_7", "ownaccesstoken", "own.refresh.token", strings.Repeat("a", 41))
 	}
 }
 
