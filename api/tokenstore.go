@@ -290,7 +290,7 @@ func (s *FileTokenStore) save(ctx context.Context, tok *oauth2.Token) error {
 // Lock takes the store's lock: an OS file lock on the token file's path with ".lock" appended (created
 // with mode 0600, its directory with 0700, when missing), held until unlock is called. It waits while
 // another process or goroutine holds it, until ctx is done. The OS releases the lock of a process that
-// dies.
+// dies. A lock file that is not a regular file (a FIFO, a directory, a symbolic link) is refused.
 func (s *FileTokenStore) Lock(ctx context.Context) (unlock func() error, err error) {
 	unlock, err = s.lock(ctx)
 	return unlock, prefixedStore(err)
@@ -310,6 +310,12 @@ func (s *FileTokenStore) lock(ctx context.Context) (func() error, error) {
 	if err := os.MkdirAll(filepath.Dir(lockPath), tokenDirMode); err != nil {
 		release()
 		return nil, fmt.Errorf("lock file %s: cannot make its directory: %w", lockPath, pathErrorCause(err))
+	}
+	// flock opens the file before it polls, and opening a FIFO blocks until a writer comes, whatever ctx
+	// says: anything but a regular file (or none yet) is refused first. Lstat, so that a link to one is too.
+	if info, err := os.Lstat(lockPath); err == nil && !info.Mode().IsRegular() {
+		release()
+		return nil, fmt.Errorf("lock file %s is not a regular file (mode %s): remove it, and markread makes it again", lockPath, info.Mode())
 	}
 	fileLock := flock.New(lockPath, flock.SetPermissions(tokenFileMode))
 	locked, err := fileLock.TryLockContext(ctx, lockPollInterval)
