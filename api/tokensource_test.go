@@ -362,7 +362,7 @@ func TestStoreTokenSourceNeedsALoginWhenTheTokenCannotBeRenewed(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			f := newTokenFixture(t)
 			ts := f.source(t)
-			if err := f.store.Delete(); err != nil {
+			if err := f.store.Delete(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(time.Until(f.first.Expiry))

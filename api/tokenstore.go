@@ -335,19 +335,34 @@ func (s *FileTokenStore) lock(ctx context.Context) (func() error, error) {
 	}), nil
 }
 
-// Delete removes the token file and its lock file, as logging out does; a missing file is no error.
-// Another process that holds the lock meanwhile keeps it, and then finds no token.
-func (s *FileTokenStore) Delete() error {
+// Delete removes the token file, as logging out does; a missing file is no error. It takes the store's
+// lock first, so that a renewal under way in another process ends, saved, before the file goes, rather
+// than writing the token back after it; it waits for that at most a minute, or until ctx is done. The
+// lock file stays: removed while another process holds or waits for it, a third could lock a new one,
+// and two would hold the lock at once.
+func (s *FileTokenStore) Delete(ctx context.Context) error {
+	return prefixedStore(s.delete(ctx))
+}
+
+func (s *FileTokenStore) delete(ctx context.Context) error {
 	if err := s.made(); err != nil {
-		return prefixedStore(err)
+		return err
 	}
-	var errs []error
-	for _, path := range []string{s.path, s.path + ".lock"} {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("removing %s: %w", path, pathErrorCause(err)))
+	lockCtx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	unlock, err := s.lock(lockCtx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("deleting token file %s: another process has held its lock for over %v; if it is stuck, stop it: %w",
+				s.path, lockWait, err)
 		}
+		return err
 	}
-	return prefixedStore(joinErrors(errs...))
+	var removeErr error
+	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		removeErr = fmt.Errorf("removing %s: %w", s.path, pathErrorCause(err))
+	}
+	return joinErrors(removeErr, withoutPrefix(unlock()))
 }
 
 // storeError is an error of the token store or a store's token source as it leaves the package, with
