@@ -59,10 +59,12 @@ func NewFileTokenSource(ctx context.Context, conf *oauth2.Config, path string) (
 // HTTP client, and once it is done, no refresh starts. A refresh whose request is on its way when ctx
 // ends is not cut off, though: X rotates the refresh token as it answers, so the answer is waited for
 // (30 seconds at most) and saved, or the store would be left with a spent refresh token and the next
-// run would need a new login. conf's ClientID, ClientSecret and Endpoint.TokenURL
-// are used; when conf's Endpoint.AuthStyle is left to be detected, the client authenticates as X
-// requires: with HTTP Basic when conf has a client secret (a confidential client), else with client_id
-// in the form (a public client), so that a single-use refresh token is never sent twice to find out.
+// run would need a new login.
+//
+// conf's ClientID, ClientSecret and Endpoint.TokenURL are used; when conf's Endpoint.AuthStyle is left
+// to be detected, the client authenticates as X requires: with HTTP Basic when conf has a client secret
+// (a confidential client), else with client_id in the form (a public client), so that a single-use
+// refresh token is never sent twice to find out.
 //
 // Errors of the source name the store's file, if it has one, and never show a token or the client
 // secret, even when the token endpoint echoes them.

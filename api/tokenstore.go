@@ -42,9 +42,9 @@ import (
 // The token source calls Save only while it holds the lock, and reads the token again after taking it:
 // another process may have rotated it meanwhile. It saves a renewed token under a context of its own,
 // bounded at 10 seconds, not the source's: the token must be saved even when the source's context has
-// ended meanwhile, since X has already spent the old refresh token. A fleet of machines can share one token through a
-// database or a secret manager that implements these three methods; FileTokenStore is the store for the
-// processes of one machine.
+// ended meanwhile, since X has already spent the old refresh token. A fleet of machines can share one
+// token through a database or a secret manager that implements these three methods; FileTokenStore is
+// the store for the processes of one machine.
 type TokenStore interface {
 	Load(ctx context.Context) (*oauth2.Token, error)
 	Save(ctx context.Context, tok *oauth2.Token) error
@@ -350,6 +350,9 @@ func (s *FileTokenStore) Delete(ctx context.Context) error {
 func (s *FileTokenStore) delete(ctx context.Context) error {
 	if err := s.made(); err != nil {
 		return err
+	}
+	if ctx == nil {
+		return errors.New("FileTokenStore.Delete: nil context")
 	}
 	lockCtx, cancel := context.WithTimeout(ctx, lockWait)
 	defer cancel()

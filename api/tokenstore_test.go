@@ -310,6 +310,12 @@ func TestFileTokenStoreDeleteRemovesTheTokenAndLeavesTheLock(t *testing.T) {
 	if _, err := store.Load(context.Background()); !errors.Is(err, ErrLoginRequired) {
 		t.Errorf("Load after Delete: %v, want ErrLoginRequired", err)
 	}
+	var noContext context.Context
+	err = store.Delete(noContext)
+	checkStoreError(t, err)
+	if !strings.Contains(err.Error(), "nil context") {
+		t.Errorf("Delete(nil): %q, want an error saying so", err)
+	}
 }
 
 // A process stuck while holding the lock holds up a logout for a minute at most, and the token stays.
