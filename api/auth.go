@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 
@@ -61,8 +63,9 @@ func bearer(ts oauth2.TokenSource) authorizer {
 
 // tokenSourceError is a token source's failure. Its text is one line and shows no more of an OAuth
 // token endpoint's refusal than its status and error code: the endpoint's answer, which
-// oauth2.RetrieveError quotes whole, may echo the refresh token or the client secret it was sent. The
-// cause stays reachable with errors.As, for a caller that must tell invalid_grant from a hiccup.
+// oauth2.RetrieveError quotes whole, may echo the refresh token or the client secret it was sent. Any
+// other failure's text is withheld too (see sourceFailureText). The cause stays reachable with
+// errors.As, for a caller that must tell invalid_grant from a hiccup.
 type tokenSourceError struct{ cause error }
 
 func (e *tokenSourceError) Error() string {
@@ -74,9 +77,32 @@ func (e *tokenSourceError) Error() string {
 	}
 	var retrieve *oauth2.RetrieveError
 	if !errors.As(e.cause, &retrieve) {
-		return "token source: " + oneLine(e.cause.Error())
+		return "token source: " + sourceFailureText(e.cause)
 	}
 	return refusalText(retrieve, nil)
+}
+
+// sourceFailureText describes a token source's failure by its kind alone, never by its text, which
+// the package cannot make safe: x/oauth2 quotes whole an answer it cannot parse, and a request's URL as
+// a redirect left it, either of which a hostile endpoint fills with the refresh token it was sent; and
+// a caller's own source may say anything. Of a request's URL only the origin is named.
+func sourceFailureText(err error) string {
+	text := "it failed"
+	if urlErr := (*url.Error)(nil); errors.As(err, &urlErr) {
+		origin := "the token endpoint"
+		if u, parseErr := url.Parse(urlErr.URL); parseErr == nil && u.Host != "" {
+			origin = originOf(u)
+		}
+		text = "its request to " + origin + " failed"
+	}
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		text += " (timed out)"
+	case errors.Is(err, context.Canceled):
+		text += " (canceled)"
+	}
+	return oneLine(text) + "; its error is withheld, as it may quote what the token endpoint answered"
 }
 
 // refusalText describes a token endpoint's refusal by its status and error code alone. The code is shown
@@ -148,7 +174,9 @@ func isBearerToken(token string) bool {
 // directly: gen.NewClient(server, gen.WithRequestEditorFn(api.AuthEditor(ts))).
 //
 // A token-source failure, or a token that is not an RFC 6750 bearer token, is returned wrapped with
-// ErrNoToken, and the request is not sent.
+// ErrNoToken, and the request is not sent. The failure's text shows a token endpoint's refusal by its
+// status and error code only, and of any other failure its kind, not its text, which may quote what the
+// endpoint answered; errors.As reaches the source's own error.
 func AuthEditor(ts oauth2.TokenSource) gen.RequestEditorFn {
 	if ts == nil {
 		return func(context.Context, *http.Request) error {

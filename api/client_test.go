@@ -147,7 +147,7 @@ type failingSource struct{ calls atomic.Int32 }
 
 func (s *failingSource) Token() (*oauth2.Token, error) {
 	s.calls.Add(1)
-	return nil, errors.New("refresh: invalid_grant")
+	return nil, &oauth2.RetrieveError{Response: &http.Response{StatusCode: http.StatusBadRequest}, ErrorCode: "invalid_grant"}
 }
 
 func TestTokenSourceFailureSendsNothing(t *testing.T) {

@@ -7,10 +7,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/xchat-go/markread/api/apitest"
 )
 
 // everyVerb prints v with every fmt verb a careless log line might use.
@@ -148,6 +152,75 @@ func TestTheTokenIsScrubbedWhateverItsType(t *testing.T) {
 	_, err := c.MarkConversationRead(context.Background(), "1", "2")
 	if err == nil || leaks(everyVerb(err), testToken) {
 		t.Errorf("err = %v; want a 401 without the token", err)
+	}
+}
+
+// sealedSource is a caller's own token source whose error quotes the secret it holds.
+type sealedSource struct {
+	secret string
+	cause  error
+}
+
+var errSealed = errors.New("sealed")
+
+func (s sealedSource) Token() (*oauth2.Token, error) {
+	return nil, fmt.Errorf("vault entry %s: %w", s.secret, s.cause)
+}
+
+// TestATokenSourceErrorShowsNothingTheTokenEndpointEchoes: a Client with a token source that is not
+// markread's own shows none of its error's text but a token endpoint's status and error code, since
+// x/oauth2 quotes an answer it cannot parse whole, and a URL it was redirected to as it is; the error
+// stays reachable with errors.As.
+func TestATokenSourceErrorShowsNothingTheTokenEndpointEchoes(t *testing.T) {
+	const refreshToken = "echoed-refresh-token-5c2e9a0d"
+	var urlErr *url.Error
+	cases := []struct {
+		name     string
+		endpoint http.HandlerFunc // x/oauth2's refreshing source's token endpoint, if any
+		source   oauth2.TokenSource
+		want     string
+		cause    func(error) bool
+	}{
+		{name: "an unparsable answer", endpoint: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":"new-access-token-0123","expires_in":"%s"}`, r.PostFormValue("refresh_token"))
+		}, want: "token source: it failed"},
+		{name: "a redirect's target", endpoint: func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://echo.invalid/?rt="+r.PostFormValue("refresh_token"), http.StatusTemporaryRedirect)
+		}, want: "token source: its request to http://echo.invalid failed", cause: func(err error) bool { return errors.As(err, &urlErr) }},
+		{name: "a source of the caller's own", source: sealedSource{refreshToken, errSealed},
+			want: "token source: it failed;", cause: func(err error) bool { return errors.Is(err, errSealed) }},
+		{name: "a source that timed out", source: sealedSource{refreshToken, context.DeadlineExceeded},
+			want: "token source: it failed (timed out)", cause: func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := c.source
+			if c.endpoint != nil {
+				endpoint := apitest.InProcess(c.endpoint)
+				transport := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					if r.URL.Host == "echo.invalid" {
+						return nil, errors.New("no such host")
+					}
+					return endpoint.RoundTrip(r)
+				})
+				ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: transport})
+				conf := &oauth2.Config{ClientID: "app", Endpoint: oauth2.Endpoint{TokenURL: "http://127.0.0.1/token", AuthStyle: oauth2.AuthStyleInParams}}
+				src = conf.TokenSource(ctx, &oauth2.Token{AccessToken: "old", RefreshToken: refreshToken, Expiry: time.Now().Add(-time.Hour)})
+			}
+			client := setup(t, func(http.ResponseWriter, *http.Request) { t.Error("a request was sent without a token") },
+				WithTokenSource(src))
+			_, err := client.MarkConversationRead(context.Background(), "1", "2")
+			if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %q, want ErrNoToken saying %q", strings.ReplaceAll(fmt.Sprint(err), refreshToken, "[SECRET]"), c.want)
+			}
+			if leaks(everyVerb(err), refreshToken) {
+				t.Error("the error shows the refresh token")
+			}
+			if c.cause != nil && !c.cause(err) {
+				t.Error("the source's error is not reachable with errors.Is/As")
+			}
+		})
 	}
 }
 

@@ -18,9 +18,14 @@ const (
 	// refreshMargin is how long before its expiry an access token is renewed: enough for a request that
 	// takes it to reach X while it is still valid, on a clock that is a little off.
 	refreshMargin = time.Minute
-	// lockWait bounds the wait for another process's refresh: one takes a second or two; longer means
-	// that process is stuck.
+	// lockWait bounds the wait for another process's refresh: one takes a second or two, and at most
+	// refreshLimit + saveLimit; longer means that process is stuck.
 	lockWait = time.Minute
+	// refreshLimit bounds a refresh's request to the token endpoint, which answers in a second or two,
+	// so that an endpoint that never answers does not keep the lock for ever.
+	refreshLimit = 30 * time.Second
+	// saveLimit bounds saving a renewed token: a file takes milliseconds, a shared store a round trip.
+	saveLimit = 10 * time.Second
 )
 
 // NewFileTokenSource returns a token source for the token in the file at path, as `markread login`
@@ -40,7 +45,8 @@ func NewFileTokenSource(ctx context.Context, conf *oauth2.Config, path string) (
 //
 //   - one refresh at a time: concurrent Token calls in the process share one refresh, and across
 //     processes the store's lock is taken, then the token read again, because another process may have
-//     rotated it meanwhile (a refresh held up by another process for over a minute fails);
+//     rotated it meanwhile (a refresh held up by another process for over a minute fails, and so does
+//     one whose token endpoint does not answer within 30 seconds, letting go of the lock);
 //   - the rotated token is saved in the store before its access token is handed out; if saving fails,
 //     the call fails and the next one saves it first (its refresh token is the only valid one now);
 //   - when no token is stored, X refuses the refresh token (invalid_grant), or the access token has
@@ -50,10 +56,15 @@ func NewFileTokenSource(ctx context.Context, conf *oauth2.Config, path string) (
 //
 // The token is read once here, so that a missing or unusable token is reported at once. ctx is used for
 // every refresh, as x/oauth2's Config.TokenSource uses it: its oauth2.HTTPClient value, if any, is the
-// HTTP client, and once it is done, refreshes fail. conf's ClientID, ClientSecret and Endpoint.TokenURL
-// are used; when conf's Endpoint.AuthStyle is left to be detected, the client authenticates as X
-// requires: with HTTP Basic when conf has a client secret (a confidential client), else with client_id
-// in the form (a public client), so that a single-use refresh token is never sent twice to find out.
+// HTTP client, and once it is done, no refresh starts. A refresh whose request is on its way when ctx
+// ends is not cut off, though: X rotates the refresh token as it answers, so the answer is waited for
+// (30 seconds at most) and saved, or the store would be left with a spent refresh token and the next
+// run would need a new login.
+//
+// conf's ClientID, ClientSecret and Endpoint.TokenURL are used; when conf's Endpoint.AuthStyle is left
+// to be detected, the client authenticates as X requires: with HTTP Basic when conf has a client secret
+// (a confidential client), else with client_id in the form (a public client), so that a single-use
+// refresh token is never sent twice to find out.
 //
 // Errors of the source name the store's file, if it has one, and never show a token or the client
 // secret, even when the token endpoint echoes them.
@@ -194,9 +205,18 @@ func (s *storeTokenSource) refresh() (_ *oauth2.Token, err error) {
 			s.storeName(), ErrLoginRequired)
 	}
 
+	// Once sent, the request runs to its end even if s.ctx ends meanwhile (its values, the
+	// oauth2.HTTPClient, are kept): X rotates the refresh token as it answers, so an answer cut off would
+	// leave only a spent one. refreshLimit bounds it instead.
+	requestCtx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), refreshLimit)
+	defer cancel()
 	// x/oauth2 refreshes a token that has no access token, whatever its expiry.
-	fresh, err := s.conf.TokenSource(s.ctx, &oauth2.Token{RefreshToken: stored.RefreshToken}).Token()
+	fresh, err := s.conf.TokenSource(requestCtx, &oauth2.Token{RefreshToken: stored.RefreshToken}).Token()
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && requestCtx.Err() != nil {
+			return nil, &refreshError{text: fmt.Sprintf("renewing the token in %s: %s did not answer within %v; try again later",
+				s.storeName(), s.endpointName(), refreshLimit), cause: err}
+		}
 		return nil, s.refreshFailure(stored, err)
 	}
 	if fresh.Extra("scope") == nil && stored.Extra("scope") != nil {
@@ -213,10 +233,13 @@ func (s *storeTokenSource) adopt(tok *oauth2.Token) *oauth2.Token {
 	return tok
 }
 
-// save stores a refreshed token before its access token is handed out. When the store fails, the token
-// is kept to be saved on the next call: its refresh token is now the only one X accepts.
+// save stores a refreshed token before its access token is handed out, even if s.ctx has ended: its
+// refresh token is now the only one X accepts. When the store fails, the token is kept to be saved on
+// the next call.
 func (s *storeTokenSource) save(tok *oauth2.Token) (*oauth2.Token, error) {
-	if err := s.store.Save(s.ctx, tok); err != nil {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), saveLimit)
+	defer cancel()
+	if err := s.store.Save(ctx, tok); err != nil {
 		s.mu.Lock()
 		s.unsaved = tok
 		s.mu.Unlock()
@@ -252,6 +275,16 @@ func (s *storeTokenSource) storeName() string {
 		return fileStore.path
 	}
 	return "the token store"
+}
+
+// endpointName names the token endpoint by its origin alone: its URL's user info or query may hold
+// credentials.
+func (s *storeTokenSource) endpointName() string {
+	u, err := url.Parse(s.conf.Endpoint.TokenURL)
+	if err != nil || u.Host == "" {
+		return "the token endpoint"
+	}
+	return "the token endpoint at " + originOf(u)
 }
 
 // basicCredential is the HTTP Basic credential x/oauth2 sends for conf, as an endpoint may echo it; ""

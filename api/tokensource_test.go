@@ -362,7 +362,7 @@ func TestStoreTokenSourceNeedsALoginWhenTheTokenCannotBeRenewed(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			f := newTokenFixture(t)
 			ts := f.source(t)
-			if err := f.store.Delete(); err != nil {
+			if err := f.store.Delete(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(time.Until(f.first.Expiry))
@@ -536,6 +536,88 @@ func TestStoreTokenSourceWaitsAMinuteAtMostForAnotherProcess(t *testing.T) {
 		if tok := mustToken(t, ts); tok.AccessToken == f.first.AccessToken {
 			t.Error("not renewed once the lock was free")
 		}
+	})
+}
+
+// The source's context ends (a command's --timeout, a bot's shutdown) while X's answer to a refresh is
+// on its way: X has rotated the refresh token already, so the answer is waited for and saved all the
+// same; else the file keeps a spent refresh token and the next run needs a person to log in again.
+func TestStoreTokenSourceSavesARenewalItsContextEndedDuring(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newTokenFixture(t)
+		time.Sleep(time.Until(f.first.Expiry))
+		slowX := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := f.fake.Transport().RoundTrip(r) // X rotates the refresh token here
+			select {
+			case <-time.After(2 * time.Second):
+				return resp, err
+			case <-r.Context().Done():
+				return nil, r.Context().Err()
+			}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second) // over before X's answer comes
+		defer cancel()
+		ts, err := NewFileTokenSource(context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: slowX}), f.conf, f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ts.Token(); err != nil {
+			t.Errorf("the renewal under way when the context ended: %v", err)
+		}
+
+		next := mustToken(t, f.source(t)) // the next run
+		if next.AccessToken == f.first.AccessToken || f.fake.RefreshRequests() != 1 {
+			t.Errorf("the next run did not find the renewed token saved (%d refresh requests)", f.fake.RefreshRequests())
+		}
+	})
+}
+
+// A token endpoint that takes the request and never answers, under a context that never ends (as a bot
+// has it): the refresh gives up after refreshLimit, saying so, and lets go of the lock; else every other
+// process's refresh would fail for good, each after a minute's wait.
+func TestStoreTokenSourceGivesUpOnATokenEndpointThatNeverAnswers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newTokenFixture(t)
+		time.Sleep(time.Until(f.first.Expiry))
+		silent := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			<-r.Context().Done()
+			return nil, r.Context().Err()
+		})
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		ts, err := NewFileTokenSource(context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: silent}), f.conf, f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type outcome struct {
+			err   error
+			after time.Duration
+		}
+		done := make(chan outcome, 1)
+		start := time.Now()
+		go func() { _, err := ts.Token(); done <- outcome{err, time.Since(start)} }()
+		time.Sleep(time.Hour)
+		var got outcome
+		select {
+		case got = <-done:
+		default:
+			t.Error("Token still waits for a silent token endpoint after an hour")
+			stop()
+			<-done
+			return
+		}
+		checkStoreError(t, got.err, f.first.RefreshToken)
+		if got.after != refreshLimit || !errors.Is(got.err, context.DeadlineExceeded) ||
+			!strings.Contains(got.err.Error(), "did not answer within 30s") || !strings.Contains(got.err.Error(), f.path) {
+			t.Errorf("err = %q after %v, want the refresh given up after %v, saying so and naming the file", got.err, got.after, refreshLimit)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		unlock, err := newTestStore(t, f.path).Lock(ctx)
+		if err != nil {
+			t.Fatalf("the lock is still held after the refresh gave up: %v", err)
+		}
+		_ = unlock()
 	})
 }
 

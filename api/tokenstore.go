@@ -32,16 +32,19 @@ import (
 //     errors.Is(err, ErrLoginRequired).
 //   - Save replaces the stored token atomically: a Load at the same time, or after a crash at any point,
 //     sees the old token or the new one, whole. It keeps the token's Extra("scope") (X's granted scopes,
-//     space-separated) if it can.
+//     space-separated) if it can. It gives up when ctx is done.
 //   - Lock excludes every other holder of the lock, in this process and in every other that uses the
 //     store, until unlock is called. It waits at most until ctx is done, then returns an error. A lock
 //     whose holder dies must not stay held for ever: release it with the holder (an OS file lock, a
-//     database session's advisory lock) or let it lapse after longer than a refresh takes.
+//     database session's advisory lock) or let it lapse after longer than a refresh takes (the token
+//     source holds it for its Load, at most 30 seconds of request and 10 of Save).
 //
 // The token source calls Save only while it holds the lock, and reads the token again after taking it:
-// another process may have rotated it meanwhile. A fleet of machines can share one token through a
-// database or a secret manager that implements these three methods; FileTokenStore is the store for the
-// processes of one machine.
+// another process may have rotated it meanwhile. It saves a renewed token under a context of its own,
+// bounded at 10 seconds, not the source's: the token must be saved even when the source's context has
+// ended meanwhile, since X has already spent the old refresh token. A fleet of machines can share one
+// token through a database or a secret manager that implements these three methods; FileTokenStore is
+// the store for the processes of one machine.
 type TokenStore interface {
 	Load(ctx context.Context) (*oauth2.Token, error)
 	Save(ctx context.Context, tok *oauth2.Token) error
@@ -290,7 +293,7 @@ func (s *FileTokenStore) save(ctx context.Context, tok *oauth2.Token) error {
 // Lock takes the store's lock: an OS file lock on the token file's path with ".lock" appended (created
 // with mode 0600, its directory with 0700, when missing), held until unlock is called. It waits while
 // another process or goroutine holds it, until ctx is done. The OS releases the lock of a process that
-// dies.
+// dies. A lock file that is not a regular file (a FIFO, a directory, a symbolic link) is refused.
 func (s *FileTokenStore) Lock(ctx context.Context) (unlock func() error, err error) {
 	unlock, err = s.lock(ctx)
 	return unlock, prefixedStore(err)
@@ -311,6 +314,12 @@ func (s *FileTokenStore) lock(ctx context.Context) (func() error, error) {
 		release()
 		return nil, fmt.Errorf("lock file %s: cannot make its directory: %w", lockPath, pathErrorCause(err))
 	}
+	// flock opens the file before it polls, and opening a FIFO blocks until a writer comes, whatever ctx
+	// says: anything but a regular file (or none yet) is refused first. Lstat, so that a link to one is too.
+	if info, err := os.Lstat(lockPath); err == nil && !info.Mode().IsRegular() {
+		release()
+		return nil, fmt.Errorf("lock file %s is not a regular file (mode %s): remove it, and markread makes it again", lockPath, info.Mode())
+	}
 	fileLock := flock.New(lockPath, flock.SetPermissions(tokenFileMode))
 	locked, err := fileLock.TryLockContext(ctx, lockPollInterval)
 	if !locked || err != nil {
@@ -329,19 +338,37 @@ func (s *FileTokenStore) lock(ctx context.Context) (func() error, error) {
 	}), nil
 }
 
-// Delete removes the token file and its lock file, as logging out does; a missing file is no error.
-// Another process that holds the lock meanwhile keeps it, and then finds no token.
-func (s *FileTokenStore) Delete() error {
+// Delete removes the token file, as logging out does; a missing file is no error. It takes the store's
+// lock first, so that a renewal under way in another process ends, saved, before the file goes, rather
+// than writing the token back after it; it waits for that at most a minute, or until ctx is done. The
+// lock file stays: removed while another process holds or waits for it, a third could lock a new one,
+// and two would hold the lock at once.
+func (s *FileTokenStore) Delete(ctx context.Context) error {
+	return prefixedStore(s.delete(ctx))
+}
+
+func (s *FileTokenStore) delete(ctx context.Context) error {
 	if err := s.made(); err != nil {
-		return prefixedStore(err)
+		return err
 	}
-	var errs []error
-	for _, path := range []string{s.path, s.path + ".lock"} {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("removing %s: %w", path, pathErrorCause(err)))
+	if ctx == nil {
+		return errors.New("FileTokenStore.Delete: nil context")
+	}
+	lockCtx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	unlock, err := s.lock(lockCtx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("deleting token file %s: another process has held its lock for over %v; if it is stuck, stop it: %w",
+				s.path, lockWait, err)
 		}
+		return err
 	}
-	return prefixedStore(joinErrors(errs...))
+	var removeErr error
+	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		removeErr = fmt.Errorf("removing %s: %w", s.path, pathErrorCause(err))
+	}
+	return joinErrors(removeErr, withoutPrefix(unlock()))
 }
 
 // storeError is an error of the token store or a store's token source as it leaves the package, with

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"maps"
 	"net/http"
 	"os"
@@ -282,7 +284,7 @@ func TestFileTokenStoreLockExcludesOtherHoldersUntilUnlocked(t *testing.T) {
 	})
 }
 
-func TestFileTokenStoreDeleteRemovesTokenAndLock(t *testing.T) {
+func TestFileTokenStoreDeleteRemovesTheTokenAndLeavesTheLock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "token.json")
 	store := newTestStore(t, path)
 	unlock, err := store.Lock(context.Background())
@@ -296,17 +298,91 @@ func TestFileTokenStoreDeleteRemovesTokenAndLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // a second Delete finds nothing to remove, and says nothing
-		if err := store.Delete(); err != nil {
+		if err := store.Delete(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// The lock file stays: another process may hold or wait for the lock on it.
 	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 0 {
-		t.Errorf("left after Delete: %v", entries)
+	if len(entries) != 1 || entries[0].Name() != "token.json.lock" || !entries[0].Type().IsRegular() {
+		t.Errorf("left after Delete: %v, want the lock file alone", entries)
 	}
 	if _, err := store.Load(context.Background()); !errors.Is(err, ErrLoginRequired) {
 		t.Errorf("Load after Delete: %v, want ErrLoginRequired", err)
 	}
+	var noContext context.Context
+	err = store.Delete(noContext)
+	checkStoreError(t, err)
+	if !strings.Contains(err.Error(), "nil context") {
+		t.Errorf("Delete(nil): %q, want an error saying so", err)
+	}
+}
+
+// A process stuck while holding the lock holds up a logout for a minute at most, and the token stays.
+func TestFileTokenStoreDeleteWaitsAMinuteAtMostForTheLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "token.json")
+		store := newTestStore(t, path)
+		if err := store.Save(context.Background(), storedToken(time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+		unlock, err := newTestStore(t, path).Lock(context.Background()) // the stuck process
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = unlock() }()
+		start := time.Now()
+		err = store.Delete(context.Background())
+		checkStoreError(t, err, storedAccess, storedRefresh)
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != lockWait || !strings.Contains(err.Error(), path) {
+			t.Errorf("err = %q after %v, want the wait for the lock bounded at a minute, naming the file", err, time.Since(start))
+		}
+		if _, err := store.Load(context.Background()); err != nil {
+			t.Errorf("the token is gone though Delete failed: %v", err)
+		}
+	})
+}
+
+// Logging out while a bot renews the token: Delete waits for the renewal, which holds the lock, and then
+// removes what it saved; else the renewal would write the token back after the logout said it was gone.
+func TestFileTokenStoreDeleteWaitsForARenewalUnderWay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "token.json")
+		if err := newTestStore(t, path).Save(context.Background(), storedToken(time.Now().Add(-time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		release := make(chan struct{})
+		transport := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			<-release
+			body := `{"access_token":"renewed-access-0123","refresh_token":"renewed-refresh-0123","token_type":"bearer","expires_in":7200}`
+			return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+		})
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: transport})
+		conf := &oauth2.Config{ClientID: "app", Endpoint: oauth2.Endpoint{TokenURL: "http://127.0.0.1/token"}}
+		src, err := NewFileTokenSource(ctx, conf, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		renewed := make(chan error, 1)
+		go func() { _, err := src.Token(); renewed <- err }()
+		synctest.Wait() // the bot holds the lock and waits for the token endpoint
+
+		logout := newTestStore(t, path) // markread logout, another process
+		deleted := make(chan error, 1)
+		go func() { deleted <- logout.Delete(context.Background()) }()
+		synctest.Wait() // Delete is done, or waits for the lock
+		close(release)
+		if err := <-renewed; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-deleted; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after logout deleted the token file, a renewal under way wrote it again (Lstat: %v)", err)
+		}
+	})
 }
 
 // The helper processes of these tests are this test binary run again, told what to do by environment.
@@ -451,7 +527,7 @@ func TestFileTokenStoreNotMadeByItsConstructorErrs(t *testing.T) {
 		_, loadErr := store.Load(context.Background())
 		saveErr := store.Save(context.Background(), storedToken(time.Time{}))
 		_, lockErr := store.Lock(context.Background())
-		for _, err := range []error{loadErr, saveErr, lockErr, store.Delete()} {
+		for _, err := range []error{loadErr, saveErr, lockErr, store.Delete(context.Background())} {
 			checkStoreError(t, err)
 			if !strings.Contains(err.Error(), "not made by NewFileTokenStore") {
 				t.Errorf("err = %q", err)

@@ -75,7 +75,7 @@ func runLogout(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	_, statErr := os.Lstat(store.Path())
-	if err := store.Delete(); err != nil {
+	if err := store.Delete(context.Background()); err != nil {
 		fmt.Fprintln(stderr, err) // the api package's error, naming the file, prefix included
 		return exitFailure
 	}
