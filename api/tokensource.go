@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
@@ -98,11 +99,24 @@ func newStoreTokenSource(ctx context.Context, conf *oauth2.Config, store TokenSt
 	if err != nil {
 		return nil, withoutPrefix(err)
 	}
-	s := &storeTokenSource{ctx: ctx, conf: &confCopy, store: store, current: tok}
+	s := &storeTokenSource{ctx: withoutRedirects(ctx), conf: &confCopy, store: store, current: tok}
 	return s, nil
 }
 
-// storeTokenSource is the source NewStoreTokenSource returns.
+// withoutRedirects returns ctx with a copy of its oauth2.HTTPClient (http.DefaultClient if none) that
+// follows no redirect: a 307 or 308 from the token endpoint would re-send the refresh token and the
+// client's Basic credential to wherever it points. The redirect comes back as the endpoint's refusal.
+func withoutRedirects(ctx context.Context) context.Context {
+	hc := http.DefaultClient
+	if own, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && own != nil {
+		hc = own
+	}
+	refusing := *hc
+	refusing.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return context.WithValue(ctx, oauth2.HTTPClient, &refusing)
+}
+
+// storeTokenSource keeps one store's token and refreshes it one caller at a time.
 type storeTokenSource struct {
 	ctx   context.Context
 	conf  *oauth2.Config

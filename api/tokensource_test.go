@@ -418,10 +418,10 @@ func TestStoreTokenSourceShowsNothingAHostileTokenEndpointEchoes(t *testing.T) {
 		}, "cannot parse json"},
 		{"in a redirect's target", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://echo.invalid/?rt="+refresh+"&s="+escaped, http.StatusTemporaryRedirect)
-		}, "[REDACTED]"},
+		}, "(HTTP 307)"},
 		{"the Basic credential in a redirect's target", func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "http://echo.invalid/"+strings.TrimPrefix(r.Header.Get("Authorization"), "Basic "), http.StatusTemporaryRedirect)
-		}, "[REDACTED]"},
+			http.Redirect(w, r, "http://echo.invalid/"+strings.TrimPrefix(r.Header.Get("Authorization"), "Basic "), http.StatusPermanentRedirect)
+		}, "(HTTP 308)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -433,6 +433,7 @@ func TestStoreTokenSourceShowsNothingAHostileTokenEndpointEchoes(t *testing.T) {
 			endpoint := apitest.InProcess(c.answer)
 			transport := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				if r.URL.Host == "echo.invalid" {
+					t.Error("a redirect took the refresh request to another origin")
 					return nil, errors.New("no such host")
 				}
 				if user, pass, ok := r.BasicAuth(); !ok || user != "hostile-app" || pass != hostileClientSecret {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -204,11 +203,6 @@ func storedCredentials(ctx context.Context, path string, env func(string) string
 	if err != nil {
 		return markAuth{}, failf(exitUsage, "%s", err)
 	}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{
-		// A redirect would re-send the refresh token (and a 307 the client's Basic credentials) to
-		// wherever it points: refuse it.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	})
 	src, err := api.NewFileTokenSource(ctx, conf, path)
 	if err != nil {
 		code := exitUsage

@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		case "token":
 			return runToken(ctx, args[1:], stdout, stderr)
 		case "logout":
-			return runLogout(args[1:], stdout, stderr)
+			return runLogout(ctx, args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, usageText)
 			return exitOK

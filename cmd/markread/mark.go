@@ -106,7 +106,8 @@ func mark(ctx context.Context, opts markOptions, positional []string, env func(s
 	}
 	out.ConversationID = id
 
-	// The timeout covers a renewal of a stored token as well as the call.
+	// The timeout covers a renewal of a stored token as well as the call, except that a renewal already
+	// sent is waited for (30s at most) and saved: X has spent the old refresh token by then.
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
 	auth, err := markCredentials(ctx, opts.tokenFile, env)

@@ -69,13 +69,14 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
-func runLogout(args []string, stdout, stderr io.Writer) int {
+func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	store, code, done := tokenCommand("logout", logoutUsage, args, stdout, stderr)
 	if done {
 		return code
 	}
 	_, statErr := os.Lstat(store.Path())
-	if err := store.Delete(context.Background()); err != nil {
+	// ctx, so that Ctrl-C ends the wait for a renewal another markread is making.
+	if err := store.Delete(ctx); err != nil {
 		fmt.Fprintln(stderr, err) // the api package's error, naming the file, prefix included
 		return exitFailure
 	}
