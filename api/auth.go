@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/xchat-go/markread/gen"
+	"github.com/xchat-go/markread/internal/textsafe"
 )
 
 // ErrNoToken is the errors.Is target when the token source fails or hands back no usable access token.
@@ -73,7 +74,7 @@ func (e *tokenSourceError) Error() string {
 	// which is dropped here so that the Client's error has it once. A type assertion, not errors.As: a
 	// caller's source that wraps such an error keeps its own words.
 	if own, ok := e.cause.(*storeError); ok {
-		return oneLine(own.err.Error())
+		return textsafe.OneLine(own.err.Error())
 	}
 	var retrieve *oauth2.RetrieveError
 	if !errors.As(e.cause, &retrieve) {
@@ -102,7 +103,7 @@ func sourceFailureText(err error) string {
 	case errors.Is(err, context.Canceled):
 		text += " (canceled)"
 	}
-	return oneLine(text) + "; its error is withheld, as it may quote what the token endpoint answered"
+	return textsafe.OneLine(text) + "; its error is withheld, as it may quote what the token endpoint answered"
 }
 
 // refusalText describes a token endpoint's refusal by its status and error code alone. The code is shown
@@ -116,25 +117,12 @@ func refusalText(retrieve *oauth2.RetrieveError, secrets scrubber) string {
 	}
 	switch code := retrieve.ErrorCode; {
 	case code == "":
-	case isErrorCode(code):
+	case textsafe.IsOAuthErrorCode(code):
 		text += ": " + secrets.text(code)
 	default:
 		text += " with an error code that is not one (withheld)"
 	}
 	return text
-}
-
-// isErrorCode reports whether code looks like an OAuth error code: 1 to 64 of a-z and _.
-func isErrorCode(code string) bool {
-	if code == "" || len(code) > 64 {
-		return false
-	}
-	for _, c := range []byte(code) {
-		if (c < 'a' || c > 'z') && c != '_' {
-			return false
-		}
-	}
-	return true
 }
 
 func (e *tokenSourceError) Unwrap() error { return e.cause }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/xchat-go/markread/internal/plural"
+	"github.com/xchat-go/markread/internal/textsafe"
 )
 
 // ErrRateLimited is the errors.Is target for an *APIError with HTTP status 429. The error's RetryAt says
@@ -69,7 +70,7 @@ func (e *APIError) Error() string {
 		b.WriteString(": X did not confirm the conversation as read")
 	case e.Body != "":
 		b.WriteString(": body: ")
-		b.WriteString(oneLine(e.Body))
+		b.WriteString(textsafe.OneLine(e.Body))
 	}
 	// A bounded line: a server decides how many problems it sends and how long they are.
 	const maxProblems, maxProblemText = 5, 300
@@ -84,7 +85,7 @@ func (e *APIError) Error() string {
 		} else {
 			b.WriteString("; ")
 		}
-		b.WriteString(cut(p.String(), maxProblemText))
+		b.WriteString(textsafe.Cut(p.String(), maxProblemText))
 	}
 	if e.StatusCode == http.StatusServiceUnavailable && !e.RetryAfter.IsZero() {
 		b.WriteString("; retry after ")
@@ -111,17 +112,6 @@ func (e *APIError) Is(target error) bool {
 	return target == ErrRateLimited && e.StatusCode == http.StatusTooManyRequests
 }
 
-// cut shortens s to at most n bytes, on a rune boundary, marking the cut with "…".
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
 // attemptsError adds the number of attempts a call made to an error that does not say it itself.
 type attemptsError struct {
 	err      error
@@ -143,37 +133,6 @@ func prefixed(err error) error {
 		return nil
 	}
 	return fmt.Errorf("markread: %w", err)
-}
-
-// oneLine escapes what could break a line or forge terminal output in text a server sent: line breaks,
-// other control characters (ANSI escapes among them), invisible format characters such as bidi overrides,
-// and invalid UTF-8, the way strconv.Quote writes them (\n, \x1b, \u202e); everything else is kept.
-func oneLine(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ' {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unicode.IsPrint(r) || r == ' ':
-			b.WriteString(s[i : i+size])
-		default:
-			quoted := strconv.QuoteRune(r) // e.g. '\n' or '\u202e'
-			b.WriteString(quoted[1 : len(quoted)-1])
-		}
-		i += size
-	}
-	return b.String()
 }
 
 // excerpt turns an undecodable body into a short, single-line, printable string that cannot forge log

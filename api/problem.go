@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+
+	"github.com/xchat-go/markread/internal/textsafe"
 )
 
 // Problem is one error X reported: an RFC 7807 problem object, an entry of an "errors" array, or X's older
@@ -118,7 +120,7 @@ func (p Problem) MarshalJSON() ([]byte, error) {
 // String describes the problem in one line: its most specific text, then its type or code, with control
 // characters escaped (see APIError), so that a server cannot forge log lines or terminal output.
 func (p Problem) String() string {
-	return oneLine(p.text())
+	return textsafe.OneLine(p.text())
 }
 
 func (p Problem) text() string {

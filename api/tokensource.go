@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/xchat-go/markread/internal/textsafe"
 )
 
 // Timing of a store's token source.
@@ -54,6 +56,8 @@ func NewFileTokenSource(ctx context.Context, conf *oauth2.Config, path string) (
 //     expired with no refresh token, the error matches errors.Is(err, ErrLoginRequired), says to log in
 //     again, and the refused refresh token is never sent again: a later call reads the store again and
 //     carries on with the token a new login saves.
+//
+// A token without an expiry is taken to last for ever, as x/oauth2 takes it, and never refreshed.
 //
 // The token is read once here, so that a missing or unusable token is reported at once. ctx is used for
 // every refresh, as x/oauth2's Config.TokenSource uses it: its oauth2.HTTPClient value, if any, is the
@@ -134,7 +138,7 @@ type storeTokenSource struct {
 
 // Format prints the source without its tokens or the client secret, whatever the verb.
 func (s *storeTokenSource) Format(f fmt.State, _ rune) {
-	_, _ = fmt.Fprintf(f, "api.storeTokenSource{store: %s}", oneLine(s.storeName()))
+	_, _ = fmt.Fprintf(f, "api.storeTokenSource{store: %s}", textsafe.OneLine(s.storeName()))
 }
 
 // Token returns a valid access token, refreshing it first when it expires within about a minute.
@@ -271,7 +275,7 @@ func (s *storeTokenSource) refreshFailure(stored *oauth2.Token, err error) error
 	what := "renewing the token in " + s.storeName() + ": "
 	var retrieve *oauth2.RetrieveError
 	if !errors.As(err, &retrieve) {
-		return &refreshError{text: what + oneLine(secrets.text(err.Error())), cause: err}
+		return &refreshError{text: what + textsafe.OneLine(secrets.text(err.Error())), cause: err}
 	}
 	if retrieve.ErrorCode != "invalid_grant" {
 		return &refreshError{text: what + refusalText(retrieve, secrets), cause: err}

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/xchat-go/markread/internal/plural"
+	"github.com/xchat-go/markread/internal/textsafe"
 )
 
 // TokenStore keeps one user's OAuth 2.0 token where every process that refreshes it can reach it. X's
@@ -378,7 +379,7 @@ func (s *FileTokenStore) delete(ctx context.Context) error {
 type storeError struct{ err error }
 
 // Error escapes what could break the line: a path may hold any character but NUL and /.
-func (e *storeError) Error() string { return oneLine(prefixed(e.err).Error()) }
+func (e *storeError) Error() string { return textsafe.OneLine(prefixed(e.err).Error()) }
 func (e *storeError) Unwrap() error { return e.err }
 
 // Format prints the error's text whatever the verb: a %d would otherwise make fmt walk to a cause that

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -28,9 +27,13 @@ const (
 	defaultTokenURL = "https://api.x.com/2/oauth2/token"
 )
 
-// loginScopes are what markread login asks for: the endpoint's scopes, and offline.access for a refresh
-// token. spec_oracle_test.go checks them against spec/openapi.yaml.
-var loginScopes = []string{"users.read", "dm.write", "tweet.read", "offline.access"}
+// requiredScopes are the scopes marking a conversation read needs, and loginScopes what markread login
+// asks for: those and offline.access, for a refresh token. spec_oracle_test.go checks them against
+// spec/openapi.yaml.
+var (
+	requiredScopes = []string{"users.read", "dm.write", "tweet.read"}
+	loginScopes    = append(slices.Clip(requiredScopes), "offline.access")
+)
 
 // oauthConfig is the user's X app as the environment describes it: X_CLIENT_ID (required), X_CLIENT_SECRET
 // for a confidential client, MARKREAD_AUTH_URL and MARKREAD_TOKEN_URL. why says what the app is needed for,
@@ -214,10 +217,8 @@ func storedCredentials(ctx context.Context, path string, env func(string) string
 	recorder := &recordingSource{src: src}
 	var appSecrets []string
 	if conf.ClientSecret != "" {
-		// The token endpoint is sent the secret in HTTP Basic, as x/oauth2 encodes it; one that echoes
-		// its request back may return it in either form.
-		basic := url.QueryEscape(conf.ClientID) + ":" + url.QueryEscape(conf.ClientSecret)
-		appSecrets = []string{conf.ClientSecret, base64.StdEncoding.EncodeToString([]byte(basic))}
+		// Besides the api's own guard: its refusals show no more than a status and an error code's shape.
+		appSecrets = []string{conf.ClientSecret}
 	}
 	return markAuth{
 		option:  api.WithTokenSource(recorder),

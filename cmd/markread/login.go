@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/xchat-go/markread/internal/loopback"
+	"github.com/xchat-go/markread/internal/textsafe"
 )
 
 const loginUsage = `usage: markread login [--token-file PATH] [--redirect-uri URI] [--headless]
@@ -124,7 +124,7 @@ func runLogin(ctx context.Context, args []string, env func(string) string, stdin
 		}
 		fmt.Fprintf(stderr, "Open this URL in your browser and authorize the app:\n\n  %s\n\n", flow.authURL())
 		if err := openBrowser(env, flow.authURL()); err != nil {
-			fmt.Fprintf(stderr, "(could not open a browser: %s; open the URL yourself)\n", printable(err.Error()))
+			fmt.Fprintf(stderr, "(could not open a browser: %s; open the URL yourself)\n", textsafe.OneLine(err.Error()))
 		}
 		fmt.Fprintf(stderr, "Waiting up to %s for X to send the browser back to %s ...\n", loginTimeout, conf.RedirectURL)
 		err = flow.awaitCallback(ctx, listeners, save)
@@ -132,7 +132,7 @@ func runLogin(ctx context.Context, args []string, env func(string) string, stdin
 	if err != nil {
 		return asFailure(err).print(stderr)
 	}
-	fmt.Fprintf(stdout, "logged in; the token is kept in %s\n", printable(store.Path()))
+	fmt.Fprintf(stdout, "logged in; the token is kept in %s\n", textsafe.OneLine(store.Path()))
 	fmt.Fprint(stdout, describeToken(tok, time.Now()))
 	return exitOK
 }
@@ -178,7 +178,7 @@ func (f *loginFlow) checkRedirect(query url.Values) (code string, err error) {
 	if query.Has("error") {
 		msg := "X did not authorize markread: " + errorCodeText(query.Get("error"))
 		if desc := query.Get("error_description"); desc != "" {
-			msg += " (" + strconv.Quote(cut(desc, 200)) + ")"
+			msg += " (" + strconv.Quote(textsafe.Cut(desc, 200)) + ")"
 		}
 		if !stateOK {
 			msg += "; the answer's state is not this login's, so it may not come from X"
@@ -243,7 +243,7 @@ func (f *loginFlow) exchangeFailure(err error) error {
 	case "invalid_grant", "invalid_request":
 		msg += ": " + code + "; the code lasts only 30 seconds, and --redirect-uri must be exactly your app's callback URL: run markread login again"
 	default:
-		if oauthErrorCode.MatchString(code) {
+		if textsafe.IsOAuthErrorCode(code) {
 			msg += ": " + code
 		} else {
 			// Not an error code's shape: what a hostile endpoint echoing the request would send.
@@ -260,19 +260,16 @@ func (f *loginFlow) tokenOrigin() string {
 	if err != nil { // oauthConfig parsed it already
 		return "MARKREAD_TOKEN_URL"
 	}
-	return printable(u.Scheme + "://" + u.Host)
+	return textsafe.OneLine(u.Scheme + "://" + u.Host)
 }
-
-// oauthErrorCode is RFC 6749's syntax for an error code, as far as markread shows one unquoted.
-var oauthErrorCode = regexp.MustCompile(`^[a-z_]{1,64}$`)
 
 // errorCodeText shows an OAuth error code a server sent: as it is when it looks like one, else quoted and
 // bounded.
 func errorCodeText(code string) string {
-	if oauthErrorCode.MatchString(code) {
+	if textsafe.IsOAuthErrorCode(code) {
 		return code
 	}
-	return strconv.Quote(cut(code, 64))
+	return strconv.Quote(textsafe.Cut(code, 64))
 }
 
 // awaitCallback serves the redirect URI on listeners until X sends the browser back, then runs finish with
@@ -343,7 +340,7 @@ func (f *loginFlow) awaitCallback(ctx context.Context, listeners []net.Listener,
 	select {
 	case <-arrived:
 	case err := <-served:
-		return failf(exitFailure, "login: serving the redirect URI: %s", printable(err.Error()))
+		return failf(exitFailure, "login: serving the redirect URI: %s", textsafe.OneLine(err.Error()))
 	case <-wait.Done():
 		mu.Lock()
 		late := taken // an answer came in as the wait ended: it is handled, not dropped half-way
@@ -389,7 +386,7 @@ func (f *loginFlow) readPasted(ctx context.Context, stdin io.Reader) (string, er
 		if errors.Is(got.err, io.EOF) {
 			return "", failf(exitFailure, "login: no address on stdin; paste the address the browser was sent to, then press Enter")
 		}
-		return "", failf(exitFailure, "login: reading stdin: %s", printable(got.err.Error()))
+		return "", failf(exitFailure, "login: reading stdin: %s", textsafe.OneLine(got.err.Error()))
 	}
 	u, err := url.Parse(text)
 	if err == nil && u.Path == "" {
@@ -455,16 +452,16 @@ func listen(redirect *url.URL) ([]net.Listener, error) {
 				err = opErr.Err // its text repeats the address
 			}
 			return nil, fmt.Errorf("cannot listen on %s for X's redirect: %s; free the port, or register another "+
-				"callback URL with your app and pass it with --redirect-uri", net.JoinHostPort(h, port), printable(err.Error()))
+				"callback URL with your app and pass it with --redirect-uri", net.JoinHostPort(h, port), textsafe.OneLine(err.Error()))
 		}
 		listeners = append(listeners, ln)
 	}
 	return listeners, nil
 }
 
-// openBrowser opens url with $BROWSER, or the platform's opener, without waiting for it. Best effort: the
-// URL is printed as well.
-func openBrowser(env func(string) string, url string) error {
+// openBrowser opens authURL with $BROWSER, or the platform's opener, without waiting for it. Best effort:
+// the URL is printed as well.
+func openBrowser(env func(string) string, authURL string) error {
 	var command []string
 	if b := strings.Fields(env("BROWSER")); len(b) > 0 {
 		command = b
@@ -478,7 +475,7 @@ func openBrowser(env func(string) string, url string) error {
 			command = []string{"xdg-open"}
 		}
 	}
-	cmd := exec.Command(command[0], append(command[1:], url)...)
+	cmd := exec.Command(command[0], append(command[1:], authURL)...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}

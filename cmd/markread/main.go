@@ -12,13 +12,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/xchat-go/markread/api"
+	"github.com/xchat-go/markread/internal/textsafe"
 )
 
 // Exit codes, documented in usageText: scripts branch on them.
@@ -178,18 +176,7 @@ func asFailure(err error) *failure {
 	if errors.As(err, &f) {
 		return f
 	}
-	return &failure{code: exitFailure, msg: printable(err.Error())}
-}
-
-// printable escapes what could forge output or move a terminal's cursor in text markread did not write.
-func printable(s string) string {
-	for _, r := range s {
-		if r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ' {
-			q := strconv.Quote(s)
-			return q[1 : len(q)-1]
-		}
-	}
-	return s
+	return &failure{code: exitFailure, msg: textsafe.OneLine(err.Error())}
 }
 
 // scrub replaces each secret in s. Scrubbing a string of a few characters would shred the text (and such a
@@ -201,15 +188,4 @@ func scrub(s string, secrets ...string) string {
 		}
 	}
 	return s
-}
-
-// cut shortens s to at most n bytes, on a rune boundary.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/xchat-go/markread/api"
 	"github.com/xchat-go/markread/internal/plural"
+	"github.com/xchat-go/markread/internal/textsafe"
 )
 
 const tokenUsage = `usage: markread token [--token-file PATH]
@@ -41,13 +42,6 @@ Flags:
   --token-file PATH   the token file (default: markread/token.json in your config directory)
 `
 
-// lockTimeout bounds the wait for a process that holds the token file's lock: a refresh takes a second or
-// two.
-const lockTimeout = time.Minute
-
-// requiredScopes are the scopes marking a conversation read needs; login also asks for offline.access.
-var requiredScopes = loginScopes[:3]
-
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	store, code, done := tokenCommand("token", tokenUsage, args, stdout, stderr)
 	if done {
@@ -61,7 +55,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		return exitUsage
 	}
-	fmt.Fprintf(stdout, "a token is stored in %s\n", printable(store.Path()))
+	fmt.Fprintf(stdout, "a token is stored in %s\n", textsafe.OneLine(store.Path()))
 	fmt.Fprint(stdout, describeToken(tok, time.Now()))
 	if expired(tok, time.Now()) && tok.RefreshToken == "" {
 		return exitAuth
@@ -81,10 +75,10 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailure
 	}
 	if errors.Is(statErr, fs.ErrNotExist) {
-		fmt.Fprintf(stdout, "no token was stored in %s\n", printable(store.Path()))
+		fmt.Fprintf(stdout, "no token was stored in %s\n", textsafe.OneLine(store.Path()))
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "logged out: deleted %s\n", printable(store.Path()))
+	fmt.Fprintf(stdout, "logged out: deleted %s\n", textsafe.OneLine(store.Path()))
 	fmt.Fprintln(stdout, "  X lists the app as connected to your account until you revoke it in X's settings (Connected apps)")
 	return exitOK
 }
@@ -122,9 +116,7 @@ func openTokenStore(path string) (*api.FileTokenStore, error) {
 // saveToken saves tok under the store's lock, so that it does not interleave with a refresh another
 // markread makes of the token it replaces.
 func saveToken(ctx context.Context, store *api.FileTokenStore, tok *oauth2.Token) error {
-	ctx, cancel := context.WithTimeout(ctx, lockTimeout)
-	defer cancel()
-	unlock, err := store.Lock(ctx)
+	unlock, err := store.Lock(ctx) // which waits a minute at most for another markread's refresh
 	if err != nil {
 		return &failure{code: exitFailure, msg: err.Error(), fromAPI: true}
 	}

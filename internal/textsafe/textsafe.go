@@ -1,0 +1,68 @@
+// Package textsafe makes text that markread did not write (a server's, a file's, a path) safe to put in a
+// one-line message: shared by package api and the command line, which must escape it the same way.
+package textsafe
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// OneLine escapes what could break a line or forge terminal output in text a server sent: line breaks,
+// other control characters (ANSI escapes among them), invisible format characters such as bidi overrides,
+// and invalid UTF-8, the way strconv.Quote writes them (\n, \x1b, \u202e); everything else is kept.
+func OneLine(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsPrint(r) || r == ' ':
+			b.WriteString(s[i : i+size])
+		default:
+			quoted := strconv.QuoteRune(r) // e.g. '\n' or '\u202e'
+			b.WriteString(quoted[1 : len(quoted)-1])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// Cut shortens s to at most n bytes, on a rune boundary, marking the cut with "…".
+func Cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// IsOAuthErrorCode reports whether code has the shape of an OAuth error code (RFC 6749's registered codes:
+// 1 to 64 of a-z and _), which makes it safe to show. An endpoint that echoes its request sends
+// something else there, such as an HTTP Basic credential, which no scrubbing of the plain secret finds.
+func IsOAuthErrorCode(code string) bool {
+	if code == "" || len(code) > 64 {
+		return false
+	}
+	for _, c := range []byte(code) {
+		if (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,50 @@
+package textsafe
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestOneLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text, \"quotes\" and a \\": "plain text, \"quotes\" and a \\",
+		"two\nlines\r":                    `two\nlines\r`,
+		"\x1b[2Jcleared":                  `\x1b[2Jcleared`,
+		"bidi \u202eoverride":             `bidi \u202eoverride`,
+		"bad \xff byte":                   `bad \xff byte`,
+		"héllo wörld":                     "héllo wörld",
+	} {
+		if got := OneLine(in); got != want {
+			t.Errorf("OneLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCut(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly", 7, "exactly"},
+		{"longer text", 6, "longer…"},
+		{"ééé", 3, "é…"}, // never splits a rune
+	} {
+		if got := Cut(tc.in, tc.n); got != tc.want {
+			t.Errorf("Cut(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestIsOAuthErrorCode(t *testing.T) {
+	for code, want := range map[string]bool{
+		"invalid_grant": true, "unauthorized_client": true,
+		"": false, "Basic YXBwOnNlY3JldA==": false, "invalid grant": false, "INVALID_GRANT": false,
+		strings.Repeat("a", 65): false,
+	} {
+		if got := IsOAuthErrorCode(code); got != want {
+			t.Errorf("IsOAuthErrorCode(%q) = %v, want %v", code, got, want)
+		}
+	}
+}
