@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -564,7 +565,19 @@ func TestFaultSuite(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) { run(t, newInProcessFaultServer(fc.script)) })
 		})
 	}
-	t.Logf("fault suite:\n| case | requests | outcome | asserted |\n|---|---|---|---|\n%s", strings.Join(rows, "\n"))
+	table := "| case | requests | outcome | asserted |\n|---|---|---|---|\n" + strings.Join(rows, "\n") + "\n"
+	t.Logf("fault suite:\n%s", table)
+	// The README shows this table; a run of every case checks that it still says what the suite does.
+	if len(rows) == len(faultCases()) && !t.Failed() {
+		readme, err := os.ReadFile("../README.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(readme), table) {
+			t.Error("README.md's Reliability table is not what the fault suite does: paste the table " +
+				"`go test -run TestFaultSuite -v ./api/` prints into it")
+		}
+	}
 }
 
 func outcomeName(err error) string {
