@@ -83,9 +83,11 @@
 // once: it answers 302 to the redirect URI with a code and the state as sent. It requires
 // response_type=code, a registered client_id, a redirect_uri registered for it (matched exactly, as X
 // does), a scope, a state, and a PKCE challenge with code_challenge_method=S256 ("plain" is refused). An
-// unknown client or redirect URI gets a 400 page and never a redirect; any other mistake is redirected
-// back with error=invalid_request and the state. A code is single use, bound to its client, redirect
-// URI and challenge, and expires 30 s after it was issued, on the server's clock.
+// unknown client or redirect URI gets a 400 page and never a redirect; a scope that is not made of X's
+// OAuth 2.0 scope names (those X's docs list, such as offline.access), or is longer than 1 KiB, is
+// redirected back with error=invalid_scope and the state, any other mistake with error=invalid_request.
+// A scope name asked for twice is granted once. A code is single use, bound to its client, redirect URI
+// and challenge, and expires 30 s after it was issued, on the server's clock.
 //
 // The token endpoint (POST TokenPath, a form) serves the authorization_code grant (code, redirect_uri,
 // code_verifier) and the refresh_token grant, and answers as X does: {"token_type":"bearer",

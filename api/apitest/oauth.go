@@ -37,6 +37,36 @@ const codeLifetime = 30 * time.Second
 // defaultScopes are the scopes IssueToken grants when it is given none: those markread logs in with.
 const defaultScopes = "users.read dm.write tweet.read offline.access"
 
+// xScopes are X's OAuth 2.0 scopes, as its docs list them (OAuth 2.0 Authorization Code Flow with PKCE,
+// "Scopes"); spec_oracle_test.go checks that the spec's are among them. The fake grants no other name,
+// as X does not, so what a code or a refresh grant keeps is bounded.
+var xScopes = []string{
+	"tweet.read", "tweet.write", "tweet.moderate.write", "users.email", "users.read", "follows.read",
+	"follows.write", "offline.access", "space.read", "mute.read", "mute.write", "like.read", "like.write",
+	"list.read", "list.write", "block.read", "block.write", "bookmark.read", "bookmark.write", "dm.read",
+	"dm.write", "media.write",
+}
+
+// maxScopeBytes bounds the scope parameter the authorize endpoint looks at: all of X's scopes, once
+// each, take about 250 bytes.
+const maxScopeBytes = 1024
+
+// scopeNames splits a scope parameter into its names, each once, in the order first asked, or says what
+// is wrong with it: too long, or a name that is not one of X's. The description quotes no more than a
+// scope name's worth of what it was sent.
+func scopeNames(scope string) (names []string, problem string) {
+	if len(scope) > maxScopeBytes {
+		return nil, fmt.Sprintf("The scope is longer than %d bytes.", maxScopeBytes)
+	}
+	names = strings.Fields(scope)
+	for _, name := range names {
+		if !slices.Contains(xScopes, name) {
+			return nil, fmt.Sprintf("Scope %.32q is not one of X's OAuth 2.0 scopes.", name)
+		}
+	}
+	return distinct(names), ""
+}
+
 // oauthClient is an app registered with WithOAuthClient.
 type oauthClient struct {
 	id           string
@@ -104,9 +134,10 @@ func WithAccessTokenLifetime(d time.Duration) Option {
 }
 
 // IssueToken returns a token as if OAuthUser had just logged in through clientID, which must be
-// registered (WithOAuthClient), without the authorization request: for tests of token sources. scopes
-// default to "users.read dm.write tweet.read offline.access"; the token carries a refresh token only
-// with offline.access, as on X. Its Expiry is the server's clock plus the access-token lifetime, and its
+// registered (WithOAuthClient), without the authorization request: for tests of token sources. scopes,
+// each one of X's OAuth 2.0 scope names (a repeated one is granted once), default to "users.read
+// dm.write tweet.read offline.access"; the token carries a refresh token only with offline.access, as on
+// X. Its Expiry is the server's clock plus the access-token lifetime, and its
 // granted scopes, space-separated, are in Extra("scope").
 func (h *Handler) IssueToken(clientID string, scopes ...string) (*oauth2.Token, error) {
 	if _, ok := h.clients[clientID]; !ok {
@@ -115,11 +146,14 @@ func (h *Handler) IssueToken(clientID string, scopes ...string) (*oauth2.Token, 
 	scope := defaultScopes
 	if len(scopes) > 0 {
 		for _, s := range scopes {
-			if s == "" || strings.ContainsAny(s, " \t\r\n") {
+			switch {
+			case s == "" || strings.ContainsAny(s, " \t\r\n"):
 				return nil, fmt.Errorf("apitest: IssueToken: scope %q is empty or contains white space", s)
+			case !slices.Contains(xScopes, s):
+				return nil, fmt.Errorf("apitest: IssueToken: scope %q is not one of X's OAuth 2.0 scopes", s)
 			}
 		}
-		scope = strings.Join(scopes, " ")
+		scope = strings.Join(distinct(scopes), " ")
 	}
 	h.mu.Lock()
 	issued, expiry := h.issueLocked(clientID, OAuthUser, scope)
@@ -347,11 +381,22 @@ func (h *Handler) refresh(client oauthClient, form url.Values) (tokenResponse, *
 	delete(h.refreshTokens, presented)
 	scope := g.scope
 	if len(asked) > 0 {
-		scope = strings.Join(asked, " ")
+		scope = strings.Join(distinct(asked), " ")
 	}
 	resp, _ := h.issueLocked(client.id, g.user, scope)
 	h.mu.Unlock()
 	return resp, nil
+}
+
+// distinct returns names without repeats, in the order first seen.
+func distinct(names []string) []string {
+	var once []string
+	for _, name := range names {
+		if !slices.Contains(once, name) {
+			once = append(once, name)
+		}
+	}
+	return once
 }
 
 // subset reports whether every one of some is in all.
@@ -403,7 +448,8 @@ func writeNoStore(w http.ResponseWriter, status int, body any) {
 // serveAuthorize answers GET AuthorizePath as X's consent page would if the fake user approved at once:
 // a redirect to the app's redirect URI with a code and the state. A request that names no registered
 // client or redirect URI gets a 400 page and no redirect, so that a bad link cannot send the user
-// elsewhere; any other mistake is reported to the app by a redirect with error=invalid_request.
+// elsewhere; a scope that is not X's is reported to the app by a redirect with error=invalid_scope, any
+// other mistake with error=invalid_request.
 func (h *Handler) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
@@ -438,6 +484,11 @@ func (h *Handler) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		back(url.Values{"error": {"invalid_request"}, "error_description": {problem}})
 		return
 	}
+	scopes, problem := scopeNames(q.Get("scope"))
+	if problem != "" {
+		back(url.Values{"error": {"invalid_scope"}, "error_description": {problem}})
+		return
+	}
 	code := newSecret()
 	h.mu.Lock()
 	now := h.now()
@@ -450,7 +501,7 @@ func (h *Handler) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		clientID:    client.id,
 		redirectURI: redirectURI,
 		challenge:   q.Get("code_challenge"),
-		scope:       strings.Join(strings.Fields(q.Get("scope")), " "),
+		scope:       strings.Join(scopes, " "),
 		expiry:      now.Add(codeLifetime),
 	}
 	h.mu.Unlock()

@@ -138,6 +138,7 @@ func TestIssueToken(t *testing.T) {
 		"unregistered client": func() (*oauth2.Token, error) { return s.IssueToken("nobody") },
 		"empty scope":         func() (*oauth2.Token, error) { return s.IssueToken(publicID, "") },
 		"scope with a space":  func() (*oauth2.Token, error) { return s.IssueToken(publicID, "dm.write users.read") },
+		"not one of X's":      func() (*oauth2.Token, error) { return s.IssueToken(publicID, "dm.write", "dm.read.all") },
 	} {
 		if tok, err := issue(); err == nil || tok != nil {
 			t.Errorf("%s: got a token and err %v, want an error only", name, err)
@@ -289,10 +290,10 @@ func TestRefreshMayNarrowTheScopes(t *testing.T) {
 	wider.Set("scope", "dm.write dm.read")
 	wantOAuthError(t, "a wider scope", postToken(t, s, wider, nil), 400, "invalid_scope")
 	narrower := refreshForm(publicID, tok.RefreshToken)
-	narrower.Set("scope", "dm.write offline.access")
+	narrower.Set("scope", "dm.write offline.access dm.write")
 	a := postToken(t, s, narrower, nil)
 	if a.status != http.StatusOK || a.str("scope") != "dm.write offline.access" || a.str("refresh_token") == "" {
-		t.Errorf("a narrower scope: got %d, scope %q; want 200, the scopes asked and a refresh token", a.status, a.str("scope"))
+		t.Errorf("a narrower scope: got %d, scope %q; want 200, the scopes asked (each once) and a refresh token", a.status, a.str("scope"))
 	}
 }
 
@@ -731,5 +732,55 @@ func TestCodeRefusals(t *testing.T) {
 	}
 	if s.RefreshRequests() != 0 {
 		t.Errorf("RefreshRequests = %d, want 0: no refresh_token grant was asked for", s.RefreshRequests())
+	}
+}
+
+// The authorize endpoint grants only X's scope names: a scope of anything else, of any size, goes back to
+// the app with error=invalid_scope and no code, so that no code or refresh grant keeps it. (A probe: each
+// such login used to keep about a megabyte for good.)
+func TestAuthorizeRefusesAScopeOfUnknownNamesOfAnySize(t *testing.T) {
+	s := oauthServer(t, newClock())
+	verifier := oauth2.GenerateVerifier()
+	word := strings.Repeat("a", 63) + " "
+	huge := strings.Repeat(word, (900<<10)/len(word)) + "offline.access"
+	for name, scope := range map[string]string{
+		"a 900 KB scope":            huge,
+		"one unknown name":          "users.read dm.read.all offline.access",
+		"a known name's other case": "Users.Read",
+		"a name run together":       "users.readdm.write",
+		"known names, over 1 KiB":   strings.Repeat("users.read ", 100),
+	} {
+		params := authorizeParams(verifier)
+		params.Set("scope", scope)
+		status, location, _ := authorize(t, s, params)
+		u, err := url.Parse(location)
+		if status != http.StatusFound || err != nil || !strings.HasPrefix(location, callback+"?") {
+			t.Errorf("%s: got %d to %.200q, want 302 back to the app", name, status, location)
+			continue
+		}
+		q := u.Query()
+		if q.Get("error") != "invalid_scope" || q.Has("code") || q.Get("state") != params.Get("state") ||
+			q.Get("error_description") == "" || len(location) > 1024 {
+			t.Errorf("%s: redirect query %.300v (%d bytes), want error=invalid_scope, a short description, the state and no code", name, q, len(location))
+		}
+	}
+}
+
+// Known names asked for more than once are granted once, so what a grant keeps stays bounded.
+func TestAuthorizeGrantsARepeatedScopeOnce(t *testing.T) {
+	s := oauthServer(t, newClock())
+	verifier := oauth2.GenerateVerifier()
+	params := authorizeParams(verifier)
+	params.Set("scope", "dm.write users.read dm.write offline.access users.read")
+	a := postToken(t, s, codeForm(codeFor(t, s, params), verifier), nil)
+	if a.status != http.StatusOK || a.str("scope") != "dm.write users.read offline.access" {
+		t.Errorf("got %d, scope %q; want 200 and each scope once, in the order first asked", a.status, a.str("scope"))
+	}
+	tok, err := s.IssueToken(publicID, "users.read", "offline.access", "users.read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Extra("scope") != "users.read offline.access" {
+		t.Errorf("IssueToken: scope %v, want users.read offline.access", tok.Extra("scope"))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,5 +84,23 @@ func TestProblemMembersAreTheSpecsProperties(t *testing.T) {
 		if _, ok := want.Properties[name]; !ok {
 			t.Errorf("apitest's problem.%s (json %q, api/apitest/respond.go) is not in %s %v", typ.Field(i).Name, name, want.Where, want.Names())
 		}
+	}
+}
+
+// Every scope the spec declares, and so every scope a client built from it asks for, is one the fake's
+// authorize endpoint grants.
+func TestTheSpecsScopesAreXsScopes(t *testing.T) {
+	scopes, err := specoracle.ForTest(t).OAuth2Scopes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, scope := range append(slices.Clone(scopes.Declared), scopes.Required...) {
+		if !slices.Contains(xScopes, scope) {
+			t.Errorf("%s (%s) names the scope %s, which apitest's xScopes (api/apitest/oauth.go) do not have: the fake refuses it with invalid_scope",
+				specoracle.File, scopes.Scheme, scope)
+		}
+	}
+	if len(scopes.Declared) == 0 {
+		t.Errorf("%s declares no scopes for %s: nothing to check", specoracle.File, scopes.Scheme)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -256,14 +257,21 @@ func (s *recordingSource) handedOut() []string {
 func (*recordingSource) Format(f fmt.State, _ rune) { fmt.Fprint(f, "recordingSource") }
 
 // readTokenFile reads --token-file: a raw access token, or (isJSON) a token file markread login wrote,
-// which the api package reads itself. Its errors name the file, never its content.
+// which the api package reads itself. Either must be its owner's alone (except on Windows, where modes
+// mean little), as the api's file store requires of the second: a token others could read may be
+// theirs already. Its errors name the file, never its content.
 func readTokenFile(path string) (token string, isJSON bool, err error) {
 	// Stat before opening: opening a FIFO (or /dev/stdin on a terminal) waits for a writer, past any
 	// --timeout, and a device may never end.
 	info, err := os.Stat(path)
-	if err == nil && !info.Mode().IsRegular() {
+	switch {
+	case err != nil:
+	case !info.Mode().IsRegular():
 		return "", false, fmt.Errorf("--token-file %q is not a regular file (%s); want a file holding only the access token, or one markread login wrote",
 			path, fileKind(info.Mode()))
+	case info.Mode().Perm()&0o077 != 0 && runtime.GOOS != "windows":
+		return "", false, fmt.Errorf("--token-file %q can be read or changed by other users (mode %04o): run chmod 600 on it, "+
+			"and replace the token if anyone else may have read it", path, info.Mode().Perm())
 	}
 	var f *os.File
 	if err == nil {

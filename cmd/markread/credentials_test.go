@@ -145,6 +145,48 @@ func TestMarkWithABadTokenFile(t *testing.T) {
 	}
 }
 
+// --token-file holding a raw access token that group or others may read or change is refused, exit 2 in
+// one line naming the file and saying to chmod 600 it, before anything is sent: the same rule as for a
+// token file markread login wrote. Not on Windows, where modes mean little. (A probe: the raw token used
+// to be sent as if nothing were wrong.)
+func TestMarkRefusesARawTokenFileOthersCanReadOrWrite(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes are not checked on Windows")
+	}
+	srv := apitest.NewServer()
+	defer srv.Close()
+	dir := t.TempDir()
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o620, 0o604, 0o602, 0o666} {
+		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
+			path := filepath.Join(dir, fmt.Sprintf("token-%04o", mode))
+			if err := os.WriteFile(path, []byte(apitest.DefaultToken+"\n"), mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, mode); err != nil { // past the umask
+				t.Fatal(err)
+			}
+			code, stdout, stderr := runProbe(t, map[string]string{"X_API_BASE_URL": srv.URL}, "--token-file", path, "g1", "5")
+			if code != exitUsage || !strings.Contains(stderr, path) || !strings.Contains(stderr, "chmod 600") || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want 2 and one line naming the file and saying chmod 600", code, stderr)
+			}
+			noSecrets(t, []string{stdout, stderr}, apitest.DefaultToken)
+		})
+	}
+	if srv.Requests() != 0 {
+		t.Errorf("a raw token file others can read or change was used: %d requests sent", srv.Requests())
+	}
+	// The owner's own modes are fine: 0600, and 0400 for a token kept read-only.
+	for _, mode := range []os.FileMode{0o600, 0o400} {
+		path := filepath.Join(dir, fmt.Sprintf("private-%04o", mode))
+		if err := os.WriteFile(path, []byte(apitest.DefaultToken+"\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, stderr := runProbe(t, map[string]string{"X_API_BASE_URL": srv.URL}, "--token-file", path, "g1", "5"); code != exitOK {
+			t.Errorf("mode %04o: exit %d, stderr %q; want 0", mode, code, stderr)
+		}
+	}
+}
+
 // issueStored logs the fake user in through a registered app and keeps the token in a file. Its access
 // token lasts 30 s, within the renewal margin, so that the next mark renews it.
 func issueStored(t *testing.T, secret string, opts ...apitest.Option) (*apitest.Server, *oauth2.Token, string) {

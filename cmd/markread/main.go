@@ -56,7 +56,7 @@ There is no --token flag: a token on the command line ends up in shell history a
 
 Flags:
   --token-file PATH   read the access token from PATH (surrounding white space is ignored), or the token
-                      file markread login wrote there
+                      file markread login wrote there; PATH must be private to you (chmod 600)
   --base-url URL      the API's base URL (default $X_API_BASE_URL, else https://api.x.com)
   --timeout D         give up after D, retries included (default 30s)
   --max-retries N     retries after a network error or a 5xx (default 3); a 503's Retry-After is waited
