@@ -268,14 +268,15 @@ func (s *storeTokenSource) save(tok *oauth2.Token) (*oauth2.Token, error) {
 }
 
 // refreshFailure describes a failed refresh without the token endpoint's answer, which may echo the
-// refresh token or the client secret; the cause stays reachable with errors.As. X's invalid_grant means
-// the refresh token is spent or revoked: only a new login helps, and it is never sent again.
+// refresh token or the client secret, and without the token URL, whose query may hold a credential;
+// the cause stays reachable with errors.As. X's invalid_grant means the refresh token is spent or
+// revoked: only a new login helps, and it is never sent again.
 func (s *storeTokenSource) refreshFailure(stored *oauth2.Token, err error) error {
 	secrets := scrubber{stored.RefreshToken, stored.AccessToken, s.conf.ClientSecret, basicCredential(s.conf)}
 	what := "renewing the token in " + s.storeName() + ": "
 	var retrieve *oauth2.RetrieveError
 	if !errors.As(err, &retrieve) {
-		return &refreshError{text: what + textsafe.OneLine(secrets.text(err.Error())), cause: err}
+		return &refreshError{text: what + s.failureText(err), cause: err}
 	}
 	if retrieve.ErrorCode != "invalid_grant" {
 		return &refreshError{text: what + refusalText(retrieve, secrets), cause: err}
@@ -285,6 +286,16 @@ func (s *storeTokenSource) refreshFailure(stored *oauth2.Token, err error) error
 	s.mu.Unlock()
 	refusal := &refreshError{text: what + refusalText(retrieve, secrets) + " (the refresh token is spent or revoked)", cause: err}
 	return fmt.Errorf("%w: %w", refusal, ErrLoginRequired)
+}
+
+// failureText describes a refresh the endpoint did not refuse by its kind alone. x/oauth2's errors
+// quote the whole token URL (a request that failed) or part of the answer (one that is not a token),
+// and a caller's transport may say anything.
+func (s *storeTokenSource) failureText(err error) string {
+	if urlErr := (*url.Error)(nil); errors.As(err, &urlErr) {
+		return sourceFailureText(err)
+	}
+	return "the answer of " + s.endpointName() + " could not be read as a token; its error is withheld, as it may quote the answer"
 }
 
 // storeName names the store in errors: its file, when it has one.

@@ -415,7 +415,7 @@ func TestStoreTokenSourceShowsNothingAHostileTokenEndpointEchoes(t *testing.T) {
 		{"as a 200 that is not a token", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"access_token":{"echo":%q}}`, refresh)
-		}, "cannot parse json"},
+		}, "could not be read as a token"},
 		{"in a redirect's target", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://echo.invalid/?rt="+refresh+"&s="+escaped, http.StatusTemporaryRedirect)
 		}, "(HTTP 307)"},
@@ -645,5 +645,42 @@ func TestNewStoreTokenSourceRefusesWhatItCannotUse(t *testing.T) {
 		if !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %q, want %q", c.name, err, c.want)
 		}
+	}
+}
+
+// A token URL's query may carry a credential (an API gateway's key). When the refresh request fails
+// before an answer, the transport's error quotes the whole URL, and a caller's transport may quote it
+// too: the error names the endpoint's origin only, and the cause stays reachable.
+func TestStoreTokenSourceNamesOnlyTheTokenEndpointsOriginWhenItsRequestFails(t *testing.T) {
+	const key = "gateway-key-9f3a1c"
+	for name, fail := range map[string]func(*http.Request) error{
+		"a plain transport error": func(*http.Request) error { return errors.New("connection refused") },
+		"one that quotes the URL": func(r *http.Request) error { return fmt.Errorf("proxy refused %s", r.URL) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "token.json")
+			if err := newTestStore(t, path).Save(context.Background(), storedToken(time.Now().Add(-time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+			failing := roundTripFunc(func(r *http.Request) (*http.Response, error) { return nil, fail(r) })
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: failing})
+			conf := &oauth2.Config{ClientID: testClientID,
+				Endpoint: oauth2.Endpoint{TokenURL: "https://gateway.example/2/oauth2/token?api_key=" + key}}
+			ts, err := NewFileTokenSource(ctx, conf, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ts.Token()
+			checkStoreError(t, err, key, storedRefresh)
+			var urlErr *url.Error
+			if !strings.Contains(err.Error(), "its request to https://gateway.example failed") || !errors.As(err, &urlErr) {
+				t.Errorf("err = %q, want the endpoint's origin named and the *url.Error reachable", err)
+			}
+			_, err = newInProcessClient(t, apitest.NewHandler(), WithTokenSource(ts)).MarkConversationRead(context.Background(), "1-2", "3")
+			checkStoreError(t, err, key, storedRefresh)
+			if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "https://gateway.example") {
+				t.Errorf("the Client's err = %q, want ErrNoToken naming the origin", err)
+			}
+		})
 	}
 }
