@@ -51,7 +51,8 @@ func NewFileTokenSource(ctx context.Context, conf *oauth2.Config, path string) (
 //     rotated it meanwhile (a refresh held up by another process for over a minute fails, and so does
 //     one whose token endpoint does not answer within 30 seconds, letting go of the lock);
 //   - the rotated token is saved in the store before its access token is handed out; if saving fails,
-//     the call fails and the next one saves it first (its refresh token is the only valid one now);
+//     the call fails and the next one saves it first (its refresh token is the only valid one now),
+//     unless the store holds another token by then, a new login's, which is kept;
 //   - when no token is stored, X refuses the refresh token (invalid_grant), or the access token has
 //     expired with no refresh token, the error matches errors.Is(err, ErrLoginRequired), says to log in
 //     again, and the refused refresh token is never sent again: a later call reads the store again and
@@ -130,8 +131,10 @@ type storeTokenSource struct {
 	mu sync.Mutex
 	// current is the token last read or saved; its access token is handed out while it lasts.
 	current *oauth2.Token
-	// unsaved is a token refreshed but not yet saved: its refresh token is the only valid one left.
+	// unsaved is a token refreshed but not yet saved: its refresh token is the only valid one left, as
+	// long as the store holds spent, the refresh token its refresh used up.
 	unsaved *oauth2.Token
+	spent   string
 	// refused is the refresh token X refused: it is never sent again.
 	refused string
 }
@@ -202,17 +205,20 @@ func (s *storeTokenSource) refresh() (_ *oauth2.Token, err error) {
 		return s.adopt(stored), nil // another process renewed it, or a new login stored it
 	}
 	s.mu.Lock()
-	unsaved, refused := s.unsaved, s.refused
+	unsaved, spent, refused := s.unsaved, s.spent, s.refused
 	s.mu.Unlock()
-	if unsaved != nil && stored.RefreshToken != unsaved.RefreshToken {
+	if unsaved != nil && stored.RefreshToken == spent {
 		// The store still holds the refresh token this source spent: only the unsaved one is valid.
-		if _, err := s.save(unsaved); err != nil {
+		if _, err := s.save(unsaved, spent); err != nil {
 			return nil, err
 		}
 		if lasts(unsaved) {
 			return unsaved, nil
 		}
 		stored = unsaved
+	} else if unsaved != nil {
+		// The store holds another token now, a new login's, say: the unsaved one must not undo it.
+		s.adopt(stored)
 	}
 	if stored.RefreshToken == "" {
 		return nil, fmt.Errorf("the access token in %s has expired and there is no refresh token to renew it: %w",
@@ -240,26 +246,27 @@ func (s *storeTokenSource) refresh() (_ *oauth2.Token, err error) {
 	if fresh.Extra("scope") == nil && stored.Extra("scope") != nil {
 		fresh = fresh.WithExtra(map[string]any{"scope": stored.Extra("scope")})
 	}
-	return s.save(fresh)
+	return s.save(fresh, stored.RefreshToken)
 }
 
 // adopt makes tok the current token, forgetting an unsaved one: the store holds a newer token.
 func (s *storeTokenSource) adopt(tok *oauth2.Token) *oauth2.Token {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.current, s.unsaved = tok, nil
+	s.current, s.unsaved, s.spent = tok, nil, ""
 	return tok
 }
 
 // save stores a refreshed token before its access token is handed out, even if s.ctx has ended: its
 // refresh token is now the only one X accepts. When the store fails, the token is kept to be saved on
-// the next call.
-func (s *storeTokenSource) save(tok *oauth2.Token) (*oauth2.Token, error) {
+// the next call, with spent, the refresh token the refresh used up, which tells whether the store has
+// moved on meanwhile.
+func (s *storeTokenSource) save(tok *oauth2.Token, spent string) (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), saveLimit)
 	defer cancel()
 	if err := s.store.Save(ctx, tok); err != nil {
 		s.mu.Lock()
-		s.unsaved = tok
+		s.unsaved, s.spent = tok, spent
 		s.mu.Unlock()
 		return nil, fmt.Errorf("the token was renewed but could not be saved (saving is tried again on the next call): %w",
 			withoutPrefix(err))

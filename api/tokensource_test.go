@@ -684,3 +684,46 @@ func TestStoreTokenSourceNamesOnlyTheTokenEndpointsOriginWhenItsRequestFails(t *
 		})
 	}
 }
+
+// A renewal that could not be saved is saved on the next call only while the store still holds the
+// refresh token it spent. A login meanwhile (another grant, here with another scope) stays: the unsaved
+// renewal is dropped, and the source renews the login's token when it expires.
+func TestStoreTokenSourceDropsAnUnsavedRenewalWhenANewerLoginIsStored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newTokenFixture(t)
+		ts, err := NewStoreTokenSource(f.ctx, f.conf, &failOnceStore{FileTokenStore: f.store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Until(f.first.Expiry))
+		if _, err := ts.Token(); err == nil {
+			t.Fatal("the renewal was saved although the store failed")
+		}
+
+		login, err := f.fake.IssueToken(testClientID, "users.read", "dm.write", "tweet.read", "offline.access", "like.read")
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlock, err := f.store.Lock(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.Save(context.Background(), login); err != nil {
+			t.Fatal(err)
+		}
+		if err := unlock(); err != nil {
+			t.Fatal(err)
+		}
+
+		time.Sleep(time.Until(login.Expiry)) // the source is not asked again until the login's token expires
+		renewed := mustToken(t, ts)
+		stored, err := f.store.Load(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if scope, _ := stored.Extra("scope").(string); !strings.Contains(scope, "like.read") ||
+			stored.AccessToken != renewed.AccessToken || renewed.AccessToken == login.AccessToken {
+			t.Errorf("after the next renewal the store holds scopes %q, want the login's renewed", scope)
+		}
+	})
+}
