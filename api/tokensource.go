@@ -100,9 +100,9 @@ func newStoreTokenSource(ctx context.Context, conf *oauth2.Config, store TokenSt
 			confCopy.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
 		}
 	}
-	tok, err := store.Load(ctx)
+	tok, err := loadStored(ctx, store)
 	if err != nil {
-		return nil, withoutPrefix(err)
+		return nil, err
 	}
 	s := &storeTokenSource{ctx: withoutRedirects(ctx), conf: &confCopy, store: store, current: tok}
 	return s, nil
@@ -191,15 +191,18 @@ func (s *storeTokenSource) refresh() (_ *oauth2.Token, err error) {
 		}
 		return nil, withoutPrefix(err)
 	}
+	if unlock == nil {
+		return nil, errors.New("the TokenStore broke its contract: Lock returned neither an unlock function nor an error")
+	}
 	defer func() {
 		if unlockErr := unlock(); unlockErr != nil && err == nil {
 			err = withoutPrefix(unlockErr)
 		}
 	}()
 
-	stored, err := s.store.Load(s.ctx)
+	stored, err := loadStored(s.ctx, s.store)
 	if err != nil {
-		return nil, withoutPrefix(err) // nothing stored (log in), or a store that cannot be read
+		return nil, err // nothing stored (log in), or a store that cannot be read
 	}
 	if lasts(stored) {
 		return s.adopt(stored), nil // another process renewed it, or a new login stored it
@@ -247,6 +250,20 @@ func (s *storeTokenSource) refresh() (_ *oauth2.Token, err error) {
 		fresh = fresh.WithExtra(map[string]any{"scope": stored.Extra("scope")})
 	}
 	return s.save(fresh, stored.RefreshToken)
+}
+
+// loadStored reads store's token, holding the store to its contract: a store of the caller's that returns
+// no token and no error would otherwise panic the source.
+func loadStored(ctx context.Context, store TokenStore) (*oauth2.Token, error) {
+	tok, err := store.Load(ctx)
+	if err != nil {
+		return nil, withoutPrefix(err)
+	}
+	if tok == nil {
+		return nil, errors.New("the TokenStore broke its contract: Load returned neither a token nor an error " +
+			"(when none is stored, its error must match ErrLoginRequired)")
+	}
+	return tok, nil
 }
 
 // adopt makes tok the current token, forgetting an unsaved one: the store holds a newer token.

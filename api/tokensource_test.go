@@ -727,3 +727,59 @@ func TestStoreTokenSourceDropsAnUnsavedRenewalWhenANewerLoginIsStored(t *testing
 		}
 	})
 }
+
+// contractBreaker is a TokenStore that breaks the contract as a fleet's own store easily does: Load
+// returns no token and no error (a missing row) once its tokens are used up, and Lock, if nilUnlock, no
+// unlock function.
+type contractBreaker struct {
+	tokens    []*oauth2.Token
+	nilUnlock bool
+}
+
+func (s *contractBreaker) Load(context.Context) (*oauth2.Token, error) {
+	if len(s.tokens) == 0 {
+		return nil, nil
+	}
+	tok := s.tokens[0]
+	s.tokens = s.tokens[1:]
+	return tok, nil
+}
+
+func (s *contractBreaker) Save(context.Context, *oauth2.Token) error { return nil }
+
+func (s *contractBreaker) Lock(context.Context) (func() error, error) {
+	if s.nilUnlock {
+		return nil, nil
+	}
+	return func() error { return nil }, nil
+}
+
+func TestStoreTokenSourceRefusesAStoreThatBreaksItsContract(t *testing.T) {
+	conf := &oauth2.Config{ClientID: testClientID, Endpoint: oauth2.Endpoint{TokenURL: "http://127.0.0.1/token"}}
+	expired := storedToken(time.Now().Add(-time.Hour))
+	for _, c := range []struct {
+		name  string
+		store *contractBreaker
+		want  string
+	}{
+		{"Load returns nothing when the source is made", &contractBreaker{}, "Load returned neither a token nor an error"},
+		{"Load returns nothing at a renewal", &contractBreaker{tokens: []*oauth2.Token{expired}}, "Load returned neither a token nor an error"},
+		{"Lock returns no unlock", &contractBreaker{tokens: []*oauth2.Token{expired, expired}, nilUnlock: true}, "Lock returned neither an unlock function nor an error"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("panic: %v", p)
+				}
+			}()
+			ts, err := NewStoreTokenSource(context.Background(), conf, c.store)
+			if err == nil {
+				_, err = ts.Token()
+			}
+			checkStoreError(t, err, storedAccess, storedRefresh)
+			if !strings.Contains(err.Error(), "the TokenStore broke its contract: "+c.want) {
+				t.Errorf("err = %q, want it to say the store broke its contract: %s", err, c.want)
+			}
+		})
+	}
+}

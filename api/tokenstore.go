@@ -30,15 +30,16 @@ import (
 //
 //   - Load returns the token last saved, as saved, from wherever it is called: a Save in one process is
 //     seen by the next Load in every other. When no token is stored, its error matches
-//     errors.Is(err, ErrLoginRequired).
+//     errors.Is(err, ErrLoginRequired); it never returns a nil token without an error.
 //   - Save replaces the stored token atomically: a Load at the same time, or after a crash at any point,
 //     sees the old token or the new one, whole. It keeps the token's Extra("scope") (X's granted scopes,
 //     space-separated) if it can. It gives up when ctx is done.
 //   - Lock excludes every other holder of the lock, in this process and in every other that uses the
-//     store, until unlock is called. It waits at most until ctx is done, then returns an error. A lock
-//     whose holder dies must not stay held for ever: release it with the holder (an OS file lock, a
-//     database session's advisory lock) or let it lapse after longer than a refresh takes (the token
-//     source holds it for its Load, at most 30 seconds of request and 10 of Save).
+//     store, until unlock is called; it returns a non-nil unlock whenever its error is nil. It waits at
+//     most until ctx is done, then returns an error. A lock whose holder dies must not stay held for
+//     ever: release it with the holder (an OS file lock, a database session's advisory lock) or let it
+//     lapse after longer than a refresh takes (the token source holds it for its Load, at most 30
+//     seconds of request and 10 of Save).
 //
 // The token source calls Save only while it holds the lock, and reads the token again after taking it:
 // another process may have rotated it meanwhile. It saves a renewed token under a context of its own,
