@@ -52,7 +52,8 @@ func NewFileTokenSource(ctx context.Context, conf *oauth2.Config, path string) (
 //     one whose token endpoint does not answer within 30 seconds, letting go of the lock);
 //   - the rotated token is saved in the store before its access token is handed out; if saving fails,
 //     the call fails and the next one saves it first (its refresh token is the only valid one now),
-//     unless the store holds another token by then, a new login's, which is kept;
+//     unless the store holds another token by then, a new login's, which is kept; an answer that no
+//     token file could hold (over 64 KiB) is the endpoint's fault: the call fails, and nothing is saved;
 //   - when no token is stored, X refuses the refresh token (invalid_grant), or the access token has
 //     expired with no refresh token, the error matches errors.Is(err, ErrLoginRequired), says to log in
 //     again, and the refused refresh token is never sent again: a later call reads the store again and
@@ -248,6 +249,12 @@ func (s *storeTokenSource) refresh() (_ *oauth2.Token, err error) {
 	}
 	if fresh.Extra("scope") == nil && stored.Extra("scope") != nil {
 		fresh = fresh.WithExtra(map[string]any{"scope": stored.Extra("scope")})
+	}
+	// An answer no token file could hold is the endpoint's fault (X's tokens are a few hundred bytes):
+	// saved, it would stop every later Load; kept to be saved later, it would fail every call.
+	if _, err := encodeTokenFile(fresh); err != nil {
+		return nil, fmt.Errorf("renewing the token in %s: %s answered with a token that cannot be kept (%w); it is not used, and nothing was saved",
+			s.storeName(), s.endpointName(), err)
 	}
 	return s.save(fresh, stored.RefreshToken)
 }

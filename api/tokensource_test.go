@@ -783,3 +783,41 @@ func TestStoreTokenSourceRefusesAStoreThatBreaksItsContract(t *testing.T) {
 		})
 	}
 }
+
+// A token endpoint that answers with a token no token file could hold (a hostile or broken one; nothing
+// else bounds it): the answer is the endpoint's fault. The call fails, saying so without showing it; the
+// store keeps the token it had, which every process can still load, and the answer's access token is
+// not handed out.
+func TestStoreTokenSourceRefusesAnAnswerNoTokenFileCouldHold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "token.json")
+		store := newTestStore(t, path)
+		old := storedToken(time.Now().Add(-time.Hour))
+		if err := store.Save(context.Background(), old); err != nil {
+			t.Fatal(err)
+		}
+		const newAccess = "huge-answers-access-token-0123"
+		huge := strings.Repeat("r", 80<<10)
+		endpoint := apitest.InProcess(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":%q,"refresh_token":%q,"token_type":"bearer","expires_in":7200}`, newAccess, huge)
+		}))
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: endpoint})
+		conf := &oauth2.Config{ClientID: testClientID, Endpoint: oauth2.Endpoint{TokenURL: "http://127.0.0.1/2/oauth2/token"}}
+		ts, err := NewStoreTokenSource(ctx, conf, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // and not "saved on the next call": there is nothing to save
+			tok, err := ts.Token()
+			checkStoreError(t, err, storedRefresh, newAccess, huge)
+			if tok != nil || !strings.Contains(err.Error(), "the token endpoint at http://127.0.0.1 answered with a token that cannot be kept") ||
+				!strings.Contains(err.Error(), path) {
+				t.Errorf("err = %q, want the answer refused, naming the file", err)
+			}
+		}
+		if got, err := store.Load(context.Background()); err != nil || got.RefreshToken != old.RefreshToken {
+			t.Errorf("after the refused answer, Load gives %v: want the token stored before", err)
+		}
+	})
+}

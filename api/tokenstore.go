@@ -260,8 +260,29 @@ func jsonProblem(err error) string {
 	return "not a token in JSON"
 }
 
+// encodeTokenFile returns a token file's content for tok, or an error, which never quotes the token, when
+// Load would refuse that content: a file written anyway would stop every process's next Load.
+func encodeTokenFile(tok *oauth2.Token) ([]byte, error) {
+	if tok.AccessToken == "" && tok.RefreshToken == "" {
+		return nil, errors.New("it holds neither an access token nor a refresh token")
+	}
+	scope, _ := tok.Extra("scope").(string)
+	data, err := json.Marshal(tokenFile{Token: tok, Scope: scope})
+	if err != nil {
+		// Only an Expiry outside years 0-9999 gets here; its text holds no token.
+		return nil, err
+	}
+	data = append(data, '\n')
+	if len(data) > maxTokenFileBytes {
+		return nil, fmt.Errorf("it is %d KiB in JSON, more than the %d KiB a token file may hold", (len(data)+1023)>>10, maxTokenFileBytes>>10)
+	}
+	return data, nil
+}
+
 // Save writes tok to the file atomically, with mode 0600, making its directory (mode 0700) if missing.
-// Call it while holding Lock when other processes may refresh the token.
+// Call it while holding Lock when other processes may refresh the token. A token that Load would refuse
+// (one with neither an access token nor a refresh token, or larger than 64 KiB in JSON) is refused,
+// and the file left as it was.
 func (s *FileTokenStore) Save(ctx context.Context, tok *oauth2.Token) error {
 	return prefixedStore(s.save(ctx, tok))
 }
@@ -276,17 +297,15 @@ func (s *FileTokenStore) save(ctx context.Context, tok *oauth2.Token) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("saving the token to %s: %w", s.path, err)
 	}
-	scope, _ := tok.Extra("scope").(string)
-	data, err := json.Marshal(tokenFile{Token: tok, Scope: scope})
+	data, err := encodeTokenFile(tok)
 	if err != nil {
-		// Only an Expiry outside years 0-9999 gets here; its text holds no token.
-		return fmt.Errorf("saving the token to %s: %w", s.path, err)
+		return fmt.Errorf("saving the token to %s: %w; the file was left as it was", s.path, err)
 	}
 	dir := filepath.Dir(s.path)
 	if err := os.MkdirAll(dir, tokenDirMode); err != nil {
 		return fmt.Errorf("saving the token to %s: cannot make its directory: %w", s.path, pathErrorCause(err))
 	}
-	if err := replaceFile(s.path, append(data, '\n')); err != nil {
+	if err := replaceFile(s.path, data); err != nil {
 		return fmt.Errorf("saving the token to %s: %w", s.path, pathErrorCause(err))
 	}
 	return nil
