@@ -59,9 +59,10 @@ type TokenStore interface {
 // Lock is an OS file lock on the file's path with ".lock" appended, which the OS releases when its
 // holder exits, however it exits.
 //
-// Load refuses a file that others than its owner can read or write (except on Windows, where modes mean
-// little), that is empty or corrupt, or that holds members this version does not know (a newer
-// markread's), with an error naming the file and saying what to do. No error shows the file's contents.
+// Load refuses a file that is not a regular file (a FIFO, say, which would block it), that others than
+// its owner can read or write (except on Windows, where modes mean little), that is empty or corrupt,
+// or that holds members this version does not know (a newer markread's), with an error naming the file
+// and saying what to do. No error shows the file's contents.
 type FileTokenStore struct {
 	path string
 	// held is this store's own lock, taken before the file lock: a file lock may not exclude the
@@ -138,7 +139,20 @@ func (s *FileTokenStore) load(ctx context.Context) (*oauth2.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("reading token file %s: %w", s.path, err)
 	}
-	f, err := os.Open(s.path)
+	// The path was checked when the store was made, but it may have become a FIFO or a device since:
+	// anything but a regular file is refused before it is opened, and again once it is open, as it
+	// may change in between.
+	info, err := os.Stat(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no token stored in %s: %w", s.path, ErrLoginRequired)
+	}
+	if err != nil {
+		return nil, s.readError(err)
+	}
+	if err := s.notRegular(info); err != nil {
+		return nil, err
+	}
+	f, err := openTokenFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no token stored in %s: %w", s.path, ErrLoginRequired)
 	}
@@ -146,12 +160,11 @@ func (s *FileTokenStore) load(ctx context.Context) (*oauth2.Token, error) {
 		return nil, s.readError(err)
 	}
 	defer func() { _ = f.Close() }()
-	info, err := f.Stat()
-	if err != nil {
+	if info, err = f.Stat(); err != nil {
 		return nil, s.readError(err)
 	}
-	if info.IsDir() {
-		return nil, fmt.Errorf("token file %s is a directory: remove it, or give the path of a file in it, and run markread login", s.path)
+	if err := s.notRegular(info); err != nil {
+		return nil, err
 	}
 	if perm := info.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
 		return nil, fmt.Errorf("token file %s can be read or changed by other users (mode %04o): run chmod 600 %s, "+
@@ -166,6 +179,17 @@ func (s *FileTokenStore) load(ctx context.Context) (*oauth2.Token, error) {
 			s.path, maxTokenFileBytes>>10)
 	}
 	return decodeTokenFile(s.path, data)
+}
+
+// notRegular refuses a token file that is not a regular file: a directory, a FIFO, a device.
+func (s *FileTokenStore) notRegular(info fs.FileInfo) error {
+	switch {
+	case info.IsDir():
+		return fmt.Errorf("token file %s is a directory: remove it, or give the path of a file in it, and run markread login", s.path)
+	case !info.Mode().IsRegular():
+		return fmt.Errorf("token file %s is not a regular file (mode %s): remove it, and run markread login to write it again", s.path, info.Mode())
+	}
+	return nil
 }
 
 // readError names the file and what went wrong, without the *fs.PathError's repetition of the path.
