@@ -21,6 +21,7 @@ type Client struct {
 	baseURL          string // with a trailing slash; see parseBaseURL
 	httpClient       *http.Client
 	authorize        authorizer // a func value, so that no fmt verb reaches the credentials
+	oauth1           bool       // authorize signs with OAuth 1.0a, whose signature covers the base URL: see oauth1BaseURL
 	userAgent        string
 	retry            retryPolicy
 	maxResponseBytes int64
@@ -74,6 +75,11 @@ func newClient(opts []Option) (*Client, error) {
 	}
 	if c.authorize == nil {
 		return nil, errors.New("NewClient: no credentials; use WithToken or WithTokenSource with an OAuth 2.0 user access token, or WithOAuth1")
+	}
+	if c.oauth1 { // here, once every option is in: WithBaseURL may come after WithOAuth1
+		if c.baseURL, err = oauth1BaseURL(c.baseURL); err != nil {
+			return nil, fmt.Errorf("NewClient: WithOAuth1: %w", err)
+		}
 	}
 	if c.httpClient == nil {
 		c.httpClient = defaultHTTPClient()

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/dghubble/oauth1"
 )
@@ -18,6 +21,11 @@ import (
 // The four values are scrubbed from everything a server sends back, as an access token is. They must
 // have the characters X's keys and tokens have (letters, digits and -._~+/, then = padding): anything else
 // is refused, without showing the value, as WithToken refuses a token that was not copied whole.
+//
+// The signature covers the base URL (WithBaseURL) as RFC 5849 has it, without the scheme's default
+// port: a base URL that names that port is used without it (the same server). NewClient refuses a base
+// URL whose port is the other scheme's default (http on 443, https on 80), which the signing library
+// leaves out of the signature where X keeps it, so that X would refuse every request.
 func WithOAuth1(consumerKey, consumerSecret, accessToken, accessTokenSecret string) Option {
 	return func(c *Client) error {
 		for _, credential := range []struct{ name, value string }{
@@ -36,8 +44,47 @@ func WithOAuth1(consumerKey, consumerSecret, accessToken, accessTokenSecret stri
 			}
 		}
 		c.authorize = oauth1Signer(oauth1.NewConfig(consumerKey, consumerSecret), oauth1.NewToken(accessToken, accessTokenSecret))
+		c.oauth1 = true
 		return nil
 	}
+}
+
+// Default ports, which RFC 5849 §3.4.1.2 leaves out of a signature base string URI.
+var defaultPorts = map[string]int{"http": 80, "https": 443}
+
+// oauth1BaseURL returns base, as parseBaseURL made it, as the requests must go for dghubble/oauth1 to
+// sign them as RFC 5849 §3.4.1.2 and X have it. The library leaves ":80" and ":443" out of the base
+// string URI whatever the scheme, and keeps ":80" of an IPv6 literal; the RFC leaves out the scheme's
+// default port only. So an explicit port is written as its number and left out when it is the
+// scheme's default, which changes no destination; the other scheme's default is refused, as no
+// request to it could be signed right.
+func oauth1BaseURL(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", errors.New("the base URL does not parse as a URL")
+	}
+	host := u.Host
+	if colon := strings.LastIndexByte(host, ':'); colon > strings.LastIndexByte(host, ']') {
+		host = host[:colon]
+	}
+	port, err := strconv.Atoi(u.Port())
+	switch {
+	case u.Port() == "" || port == defaultPorts[u.Scheme]:
+		u.Host = host
+	case err != nil:
+		return base, nil // not a port number (no dial can reach it), and not one the library drops
+	case (port == 80 || port == 443) && !strings.HasPrefix(host, "["):
+		other := "http"
+		if port == 443 {
+			other = "https"
+		}
+		return "", fmt.Errorf("the base URL's port %d is %s's default, not %s's: github.com/dghubble/oauth1 leaves it "+
+			"out of the OAuth 1.0a signature where X keeps it, so X would refuse every request; use another port",
+			port, other, u.Scheme)
+	default:
+		u.Host = host + ":" + strconv.Itoa(port)
+	}
+	return u.String(), nil
 }
 
 // oauth1Signer authorizes by signing each request with config and token. It names all four credentials

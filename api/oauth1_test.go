@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/dghubble/oauth1"
+
+	"github.com/xchat-go/markread/api/apitest"
 )
 
 // X's documented example of creating an OAuth 1.0a signature (see ../shared/X-API-NOTES.md).
@@ -168,5 +170,59 @@ func TestWithOAuth1RefusesBadCredentialsWithoutShowingThem(t *testing.T) {
 				t.Errorf("%s: the error shows the credential", tc.name)
 			}
 		}
+	}
+}
+
+// RFC 5849 §3.4.1.2 leaves only the scheme's default port out of the signature base string URI;
+// dghubble/oauth1 leaves out :80 and :443 whatever the scheme, and keeps :80 of an IPv6 literal. So a
+// base URL's explicit default port is dropped (the same destination), and NewClient refuses a port
+// that is the other scheme's default, which X (and apitest, an RFC 5849 twin) would refuse on every
+// request with a 401 that says nothing about why. The order of the options does not matter.
+func TestWithOAuth1SignsTheBaseURIRFC5849SaysForEveryPort(t *testing.T) {
+	const key, secret, token, tokenSecret = "port-consumer-key-0123", "port-consumer-secret-0123", "port-access-token-0123", "port-access-secret-0123"
+	for _, c := range []struct {
+		base    string
+		refused string // in NewClient's error; "" when the base URL is used
+	}{
+		{"http://127.0.0.1:80", ""},
+		{"https://api.x.com:443", ""},
+		{"http://[::1]:80", ""},
+		{"http://[::1]:443", ""}, // both keep the port of an IPv6 literal
+		{"http://127.0.0.1:0080", ""},
+		{"http://localhost:", ""},
+		{"http://127.0.0.1:8080", ""},
+		{"https://api.x.com:8443", ""},
+		{"http://127.0.0.1:443", "the base URL's port 443 is https's default, not http's"},
+		{"https://api.x.com:80", "the base URL's port 80 is http's default, not https's"},
+		{"http://localhost:0443", "port 443 is https's default"},
+	} {
+		t.Run(c.base, func(t *testing.T) {
+			fake := apitest.NewHandler(apitest.WithOAuth1(key, secret, token, tokenSecret))
+			transport := WithHTTPClient(&http.Client{Transport: fake.Transport()})
+			for _, order := range [][]Option{
+				{WithBaseURL(c.base), WithOAuth1(key, secret, token, tokenSecret), transport},
+				{WithOAuth1(key, secret, token, tokenSecret), WithBaseURL(c.base), transport},
+			} {
+				client, err := NewClient(order...)
+				if c.refused != "" {
+					if err == nil || !strings.Contains(err.Error(), c.refused) || strings.Count(err.Error(), "markread:") != 1 {
+						t.Errorf("NewClient: err = %v, want one saying %q", err, c.refused)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a hang guard only
+				defer cancel()
+				if _, err := client.MarkConversationRead(ctx, "1-2", "5"); err != nil {
+					t.Errorf("the fake X (RFC 5849) refuses the signature: %v", err)
+				}
+			}
+		})
+	}
+	// Bearer tokens sign nothing: any port goes, also when WithToken replaces WithOAuth1.
+	if _, err := NewClient(WithBaseURL("http://127.0.0.1:443"), WithOAuth1(key, secret, token, tokenSecret), WithToken("t0123")); err != nil {
+		t.Errorf("WithToken after WithOAuth1: %v", err)
 	}
 }

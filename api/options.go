@@ -101,7 +101,7 @@ func WithToken(accessToken string) Option {
 			// is sent is exactly what the caller gave. The message does not show the token.
 			return errors.New("WithToken: " + badTokenText)
 		}
-		c.authorize = bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}))
+		c.authorize, c.oauth1 = bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"})), false
 		return nil
 	}
 }
@@ -113,7 +113,7 @@ func WithTokenSource(ts oauth2.TokenSource) Option {
 		if ts == nil {
 			return errors.New("WithTokenSource: nil token source")
 		}
-		c.authorize = bearer(ts)
+		c.authorize, c.oauth1 = bearer(ts), false
 		return nil
 	}
 }

@@ -51,7 +51,9 @@ func NewFileTokenSource(ctx context.Context, conf *oauth2.Config, path string) (
 //     rotated it meanwhile (a refresh held up by another process for over a minute fails, and so does
 //     one whose token endpoint does not answer within 30 seconds, letting go of the lock);
 //   - the rotated token is saved in the store before its access token is handed out; if saving fails,
-//     the call fails and the next one saves it first (its refresh token is the only valid one now);
+//     the call fails and the next one saves it first (its refresh token is the only valid one now),
+//     unless the store holds another token by then, a new login's, which is kept; an answer that no
+//     token file could hold (over 64 KiB) is the endpoint's fault: the call fails, and nothing is saved;
 //   - when no token is stored, X refuses the refresh token (invalid_grant), or the access token has
 //     expired with no refresh token, the error matches errors.Is(err, ErrLoginRequired), says to log in
 //     again, and the refused refresh token is never sent again: a later call reads the store again and
@@ -99,9 +101,9 @@ func newStoreTokenSource(ctx context.Context, conf *oauth2.Config, store TokenSt
 			confCopy.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
 		}
 	}
-	tok, err := store.Load(ctx)
+	tok, err := loadStored(ctx, store)
 	if err != nil {
-		return nil, withoutPrefix(err)
+		return nil, err
 	}
 	s := &storeTokenSource{ctx: withoutRedirects(ctx), conf: &confCopy, store: store, current: tok}
 	return s, nil
@@ -130,8 +132,10 @@ type storeTokenSource struct {
 	mu sync.Mutex
 	// current is the token last read or saved; its access token is handed out while it lasts.
 	current *oauth2.Token
-	// unsaved is a token refreshed but not yet saved: its refresh token is the only valid one left.
+	// unsaved is a token refreshed but not yet saved: its refresh token is the only valid one left, as
+	// long as the store holds spent, the refresh token its refresh used up.
 	unsaved *oauth2.Token
+	spent   string
 	// refused is the refresh token X refused: it is never sent again.
 	refused string
 }
@@ -188,31 +192,37 @@ func (s *storeTokenSource) refresh() (_ *oauth2.Token, err error) {
 		}
 		return nil, withoutPrefix(err)
 	}
+	if unlock == nil {
+		return nil, errors.New("the TokenStore broke its contract: Lock returned neither an unlock function nor an error")
+	}
 	defer func() {
 		if unlockErr := unlock(); unlockErr != nil && err == nil {
 			err = withoutPrefix(unlockErr)
 		}
 	}()
 
-	stored, err := s.store.Load(s.ctx)
+	stored, err := loadStored(s.ctx, s.store)
 	if err != nil {
-		return nil, withoutPrefix(err) // nothing stored (log in), or a store that cannot be read
+		return nil, err // nothing stored (log in), or a store that cannot be read
 	}
 	if lasts(stored) {
 		return s.adopt(stored), nil // another process renewed it, or a new login stored it
 	}
 	s.mu.Lock()
-	unsaved, refused := s.unsaved, s.refused
+	unsaved, spent, refused := s.unsaved, s.spent, s.refused
 	s.mu.Unlock()
-	if unsaved != nil && stored.RefreshToken != unsaved.RefreshToken {
+	if unsaved != nil && stored.RefreshToken == spent {
 		// The store still holds the refresh token this source spent: only the unsaved one is valid.
-		if _, err := s.save(unsaved); err != nil {
+		if _, err := s.save(unsaved, spent); err != nil {
 			return nil, err
 		}
 		if lasts(unsaved) {
 			return unsaved, nil
 		}
 		stored = unsaved
+	} else if unsaved != nil {
+		// The store holds another token now, a new login's, say: the unsaved one must not undo it.
+		s.adopt(stored)
 	}
 	if stored.RefreshToken == "" {
 		return nil, fmt.Errorf("the access token in %s has expired and there is no refresh token to renew it: %w",
@@ -240,26 +250,47 @@ func (s *storeTokenSource) refresh() (_ *oauth2.Token, err error) {
 	if fresh.Extra("scope") == nil && stored.Extra("scope") != nil {
 		fresh = fresh.WithExtra(map[string]any{"scope": stored.Extra("scope")})
 	}
-	return s.save(fresh)
+	// An answer no token file could hold is the endpoint's fault (X's tokens are a few hundred bytes):
+	// saved, it would stop every later Load; kept to be saved later, it would fail every call.
+	if _, err := encodeTokenFile(fresh); err != nil {
+		return nil, fmt.Errorf("renewing the token in %s: %s answered with a token that cannot be kept (%w); it is not used, and nothing was saved",
+			s.storeName(), s.endpointName(), err)
+	}
+	return s.save(fresh, stored.RefreshToken)
+}
+
+// loadStored reads store's token, holding the store to its contract: a store of the caller's that returns
+// no token and no error would otherwise panic the source.
+func loadStored(ctx context.Context, store TokenStore) (*oauth2.Token, error) {
+	tok, err := store.Load(ctx)
+	if err != nil {
+		return nil, withoutPrefix(err)
+	}
+	if tok == nil {
+		return nil, errors.New("the TokenStore broke its contract: Load returned neither a token nor an error " +
+			"(when none is stored, its error must match ErrLoginRequired)")
+	}
+	return tok, nil
 }
 
 // adopt makes tok the current token, forgetting an unsaved one: the store holds a newer token.
 func (s *storeTokenSource) adopt(tok *oauth2.Token) *oauth2.Token {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.current, s.unsaved = tok, nil
+	s.current, s.unsaved, s.spent = tok, nil, ""
 	return tok
 }
 
 // save stores a refreshed token before its access token is handed out, even if s.ctx has ended: its
 // refresh token is now the only one X accepts. When the store fails, the token is kept to be saved on
-// the next call.
-func (s *storeTokenSource) save(tok *oauth2.Token) (*oauth2.Token, error) {
+// the next call, with spent, the refresh token the refresh used up, which tells whether the store has
+// moved on meanwhile.
+func (s *storeTokenSource) save(tok *oauth2.Token, spent string) (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), saveLimit)
 	defer cancel()
 	if err := s.store.Save(ctx, tok); err != nil {
 		s.mu.Lock()
-		s.unsaved = tok
+		s.unsaved, s.spent = tok, spent
 		s.mu.Unlock()
 		return nil, fmt.Errorf("the token was renewed but could not be saved (saving is tried again on the next call): %w",
 			withoutPrefix(err))
@@ -268,14 +299,15 @@ func (s *storeTokenSource) save(tok *oauth2.Token) (*oauth2.Token, error) {
 }
 
 // refreshFailure describes a failed refresh without the token endpoint's answer, which may echo the
-// refresh token or the client secret; the cause stays reachable with errors.As. X's invalid_grant means
-// the refresh token is spent or revoked: only a new login helps, and it is never sent again.
+// refresh token or the client secret, and without the token URL, whose query may hold a credential;
+// the cause stays reachable with errors.As. X's invalid_grant means the refresh token is spent or
+// revoked: only a new login helps, and it is never sent again.
 func (s *storeTokenSource) refreshFailure(stored *oauth2.Token, err error) error {
 	secrets := scrubber{stored.RefreshToken, stored.AccessToken, s.conf.ClientSecret, basicCredential(s.conf)}
 	what := "renewing the token in " + s.storeName() + ": "
 	var retrieve *oauth2.RetrieveError
 	if !errors.As(err, &retrieve) {
-		return &refreshError{text: what + textsafe.OneLine(secrets.text(err.Error())), cause: err}
+		return &refreshError{text: what + s.failureText(err), cause: err}
 	}
 	if retrieve.ErrorCode != "invalid_grant" {
 		return &refreshError{text: what + refusalText(retrieve, secrets), cause: err}
@@ -285,6 +317,16 @@ func (s *storeTokenSource) refreshFailure(stored *oauth2.Token, err error) error
 	s.mu.Unlock()
 	refusal := &refreshError{text: what + refusalText(retrieve, secrets) + " (the refresh token is spent or revoked)", cause: err}
 	return fmt.Errorf("%w: %w", refusal, ErrLoginRequired)
+}
+
+// failureText describes a refresh the endpoint did not refuse by its kind alone. x/oauth2's errors
+// quote the whole token URL (a request that failed) or part of the answer (one that is not a token),
+// and a caller's transport may say anything.
+func (s *storeTokenSource) failureText(err error) string {
+	if urlErr := (*url.Error)(nil); errors.As(err, &urlErr) {
+		return sourceFailureText(err)
+	}
+	return "the answer of " + s.endpointName() + " could not be read as a token; its error is withheld, as it may quote the answer"
 }
 
 // storeName names the store in errors: its file, when it has one.

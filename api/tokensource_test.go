@@ -415,7 +415,7 @@ func TestStoreTokenSourceShowsNothingAHostileTokenEndpointEchoes(t *testing.T) {
 		{"as a 200 that is not a token", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"access_token":{"echo":%q}}`, refresh)
-		}, "cannot parse json"},
+		}, "could not be read as a token"},
 		{"in a redirect's target", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://echo.invalid/?rt="+refresh+"&s="+escaped, http.StatusTemporaryRedirect)
 		}, "(HTTP 307)"},
@@ -646,4 +646,178 @@ func TestNewStoreTokenSourceRefusesWhatItCannotUse(t *testing.T) {
 			t.Errorf("%s: err = %q, want %q", c.name, err, c.want)
 		}
 	}
+}
+
+// A token URL's query may carry a credential (an API gateway's key). When the refresh request fails
+// before an answer, the transport's error quotes the whole URL, and a caller's transport may quote it
+// too: the error names the endpoint's origin only, and the cause stays reachable.
+func TestStoreTokenSourceNamesOnlyTheTokenEndpointsOriginWhenItsRequestFails(t *testing.T) {
+	const key = "gateway-key-9f3a1c"
+	for name, fail := range map[string]func(*http.Request) error{
+		"a plain transport error": func(*http.Request) error { return errors.New("connection refused") },
+		"one that quotes the URL": func(r *http.Request) error { return fmt.Errorf("proxy refused %s", r.URL) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "token.json")
+			if err := newTestStore(t, path).Save(context.Background(), storedToken(time.Now().Add(-time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+			failing := roundTripFunc(func(r *http.Request) (*http.Response, error) { return nil, fail(r) })
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: failing})
+			conf := &oauth2.Config{ClientID: testClientID,
+				Endpoint: oauth2.Endpoint{TokenURL: "https://gateway.example/2/oauth2/token?api_key=" + key}}
+			ts, err := NewFileTokenSource(ctx, conf, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ts.Token()
+			checkStoreError(t, err, key, storedRefresh)
+			var urlErr *url.Error
+			if !strings.Contains(err.Error(), "its request to https://gateway.example failed") || !errors.As(err, &urlErr) {
+				t.Errorf("err = %q, want the endpoint's origin named and the *url.Error reachable", err)
+			}
+			_, err = newInProcessClient(t, apitest.NewHandler(), WithTokenSource(ts)).MarkConversationRead(context.Background(), "1-2", "3")
+			checkStoreError(t, err, key, storedRefresh)
+			if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "https://gateway.example") {
+				t.Errorf("the Client's err = %q, want ErrNoToken naming the origin", err)
+			}
+		})
+	}
+}
+
+// A renewal that could not be saved is saved on the next call only while the store still holds the
+// refresh token it spent. A login meanwhile (another grant, here with another scope) stays: the unsaved
+// renewal is dropped, and the source renews the login's token when it expires.
+func TestStoreTokenSourceDropsAnUnsavedRenewalWhenANewerLoginIsStored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newTokenFixture(t)
+		ts, err := NewStoreTokenSource(f.ctx, f.conf, &failOnceStore{FileTokenStore: f.store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Until(f.first.Expiry))
+		if _, err := ts.Token(); err == nil {
+			t.Fatal("the renewal was saved although the store failed")
+		}
+
+		login, err := f.fake.IssueToken(testClientID, "users.read", "dm.write", "tweet.read", "offline.access", "like.read")
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlock, err := f.store.Lock(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.Save(context.Background(), login); err != nil {
+			t.Fatal(err)
+		}
+		if err := unlock(); err != nil {
+			t.Fatal(err)
+		}
+
+		time.Sleep(time.Until(login.Expiry)) // the source is not asked again until the login's token expires
+		renewed := mustToken(t, ts)
+		stored, err := f.store.Load(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if scope, _ := stored.Extra("scope").(string); !strings.Contains(scope, "like.read") ||
+			stored.AccessToken != renewed.AccessToken || renewed.AccessToken == login.AccessToken {
+			t.Errorf("after the next renewal the store holds scopes %q, want the login's renewed", scope)
+		}
+	})
+}
+
+// contractBreaker is a TokenStore that breaks the contract as a fleet's own store easily does: Load
+// returns no token and no error (a missing row) once its tokens are used up, and Lock, if nilUnlock, no
+// unlock function.
+type contractBreaker struct {
+	tokens    []*oauth2.Token
+	nilUnlock bool
+}
+
+func (s *contractBreaker) Load(context.Context) (*oauth2.Token, error) {
+	if len(s.tokens) == 0 {
+		return nil, nil
+	}
+	tok := s.tokens[0]
+	s.tokens = s.tokens[1:]
+	return tok, nil
+}
+
+func (s *contractBreaker) Save(context.Context, *oauth2.Token) error { return nil }
+
+func (s *contractBreaker) Lock(context.Context) (func() error, error) {
+	if s.nilUnlock {
+		return nil, nil
+	}
+	return func() error { return nil }, nil
+}
+
+func TestStoreTokenSourceRefusesAStoreThatBreaksItsContract(t *testing.T) {
+	conf := &oauth2.Config{ClientID: testClientID, Endpoint: oauth2.Endpoint{TokenURL: "http://127.0.0.1/token"}}
+	expired := storedToken(time.Now().Add(-time.Hour))
+	for _, c := range []struct {
+		name  string
+		store *contractBreaker
+		want  string
+	}{
+		{"Load returns nothing when the source is made", &contractBreaker{}, "Load returned neither a token nor an error"},
+		{"Load returns nothing at a renewal", &contractBreaker{tokens: []*oauth2.Token{expired}}, "Load returned neither a token nor an error"},
+		{"Lock returns no unlock", &contractBreaker{tokens: []*oauth2.Token{expired, expired}, nilUnlock: true}, "Lock returned neither an unlock function nor an error"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("panic: %v", p)
+				}
+			}()
+			ts, err := NewStoreTokenSource(context.Background(), conf, c.store)
+			if err == nil {
+				_, err = ts.Token()
+			}
+			checkStoreError(t, err, storedAccess, storedRefresh)
+			if !strings.Contains(err.Error(), "the TokenStore broke its contract: "+c.want) {
+				t.Errorf("err = %q, want it to say the store broke its contract: %s", err, c.want)
+			}
+		})
+	}
+}
+
+// A token endpoint that answers with a token no token file could hold (a hostile or broken one; nothing
+// else bounds it): the answer is the endpoint's fault. The call fails, saying so without showing it; the
+// store keeps the token it had, which every process can still load, and the answer's access token is
+// not handed out.
+func TestStoreTokenSourceRefusesAnAnswerNoTokenFileCouldHold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "token.json")
+		store := newTestStore(t, path)
+		old := storedToken(time.Now().Add(-time.Hour))
+		if err := store.Save(context.Background(), old); err != nil {
+			t.Fatal(err)
+		}
+		const newAccess = "huge-answers-access-token-0123"
+		huge := strings.Repeat("r", 80<<10)
+		endpoint := apitest.InProcess(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":%q,"refresh_token":%q,"token_type":"bearer","expires_in":7200}`, newAccess, huge)
+		}))
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: endpoint})
+		conf := &oauth2.Config{ClientID: testClientID, Endpoint: oauth2.Endpoint{TokenURL: "http://127.0.0.1/2/oauth2/token"}}
+		ts, err := NewStoreTokenSource(ctx, conf, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // and not "saved on the next call": there is nothing to save
+			tok, err := ts.Token()
+			checkStoreError(t, err, storedRefresh, newAccess, huge)
+			if tok != nil || !strings.Contains(err.Error(), "the token endpoint at http://127.0.0.1 answered with a token that cannot be kept") ||
+				!strings.Contains(err.Error(), path) {
+				t.Errorf("err = %q, want the answer refused, naming the file", err)
+			}
+		}
+		if got, err := store.Load(context.Background()); err != nil || got.RefreshToken != old.RefreshToken {
+			t.Errorf("after the refused answer, Load gives %v: want the token stored before", err)
+		}
+	})
 }

@@ -30,15 +30,16 @@ import (
 //
 //   - Load returns the token last saved, as saved, from wherever it is called: a Save in one process is
 //     seen by the next Load in every other. When no token is stored, its error matches
-//     errors.Is(err, ErrLoginRequired).
+//     errors.Is(err, ErrLoginRequired); it never returns a nil token without an error.
 //   - Save replaces the stored token atomically: a Load at the same time, or after a crash at any point,
 //     sees the old token or the new one, whole. It keeps the token's Extra("scope") (X's granted scopes,
 //     space-separated) if it can. It gives up when ctx is done.
 //   - Lock excludes every other holder of the lock, in this process and in every other that uses the
-//     store, until unlock is called. It waits at most until ctx is done, then returns an error. A lock
-//     whose holder dies must not stay held for ever: release it with the holder (an OS file lock, a
-//     database session's advisory lock) or let it lapse after longer than a refresh takes (the token
-//     source holds it for its Load, at most 30 seconds of request and 10 of Save).
+//     store, until unlock is called; it returns a non-nil unlock whenever its error is nil. It waits at
+//     most until ctx is done, then returns an error. A lock whose holder dies must not stay held for
+//     ever: release it with the holder (an OS file lock, a database session's advisory lock) or let it
+//     lapse after longer than a refresh takes (the token source holds it for its Load, at most 30
+//     seconds of request and 10 of Save).
 //
 // The token source calls Save only while it holds the lock, and reads the token again after taking it:
 // another process may have rotated it meanwhile. It saves a renewed token under a context of its own,
@@ -58,9 +59,10 @@ type TokenStore interface {
 // Lock is an OS file lock on the file's path with ".lock" appended, which the OS releases when its
 // holder exits, however it exits.
 //
-// Load refuses a file that others than its owner can read or write (except on Windows, where modes mean
-// little), that is empty or corrupt, or that holds members this version does not know (a newer
-// markread's), with an error naming the file and saying what to do. No error shows the file's contents.
+// Load refuses a file that is not a regular file (a FIFO, say, which would block it), that others than
+// its owner can read or write (except on Windows, where modes mean little), that is empty or corrupt,
+// or that holds members this version does not know (a newer markread's), with an error naming the file
+// and saying what to do. No error shows the file's contents.
 type FileTokenStore struct {
 	path string
 	// held is this store's own lock, taken before the file lock: a file lock may not exclude the
@@ -137,7 +139,20 @@ func (s *FileTokenStore) load(ctx context.Context) (*oauth2.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("reading token file %s: %w", s.path, err)
 	}
-	f, err := os.Open(s.path)
+	// The path was checked when the store was made, but it may have become a FIFO or a device since:
+	// anything but a regular file is refused before it is opened, and again once it is open, as it
+	// may change in between.
+	info, err := os.Stat(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no token stored in %s: %w", s.path, ErrLoginRequired)
+	}
+	if err != nil {
+		return nil, s.readError(err)
+	}
+	if err := s.notRegular(info); err != nil {
+		return nil, err
+	}
+	f, err := openTokenFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no token stored in %s: %w", s.path, ErrLoginRequired)
 	}
@@ -145,12 +160,11 @@ func (s *FileTokenStore) load(ctx context.Context) (*oauth2.Token, error) {
 		return nil, s.readError(err)
 	}
 	defer func() { _ = f.Close() }()
-	info, err := f.Stat()
-	if err != nil {
+	if info, err = f.Stat(); err != nil {
 		return nil, s.readError(err)
 	}
-	if info.IsDir() {
-		return nil, fmt.Errorf("token file %s is a directory: remove it, or give the path of a file in it, and run markread login", s.path)
+	if err := s.notRegular(info); err != nil {
+		return nil, err
 	}
 	if perm := info.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
 		return nil, fmt.Errorf("token file %s can be read or changed by other users (mode %04o): run chmod 600 %s, "+
@@ -165,6 +179,17 @@ func (s *FileTokenStore) load(ctx context.Context) (*oauth2.Token, error) {
 			s.path, maxTokenFileBytes>>10)
 	}
 	return decodeTokenFile(s.path, data)
+}
+
+// notRegular refuses a token file that is not a regular file: a directory, a FIFO, a device.
+func (s *FileTokenStore) notRegular(info fs.FileInfo) error {
+	switch {
+	case info.IsDir():
+		return fmt.Errorf("token file %s is a directory: remove it, or give the path of a file in it, and run markread login", s.path)
+	case !info.Mode().IsRegular():
+		return fmt.Errorf("token file %s is not a regular file (mode %s): remove it, and run markread login to write it again", s.path, info.Mode())
+	}
+	return nil
 }
 
 // readError names the file and what went wrong, without the *fs.PathError's repetition of the path.
@@ -259,8 +284,29 @@ func jsonProblem(err error) string {
 	return "not a token in JSON"
 }
 
+// encodeTokenFile returns a token file's content for tok, or an error, which never quotes the token, when
+// Load would refuse that content: a file written anyway would stop every process's next Load.
+func encodeTokenFile(tok *oauth2.Token) ([]byte, error) {
+	if tok.AccessToken == "" && tok.RefreshToken == "" {
+		return nil, errors.New("it holds neither an access token nor a refresh token")
+	}
+	scope, _ := tok.Extra("scope").(string)
+	data, err := json.Marshal(tokenFile{Token: tok, Scope: scope})
+	if err != nil {
+		// Only an Expiry outside years 0-9999 gets here; its text holds no token.
+		return nil, err
+	}
+	data = append(data, '\n')
+	if len(data) > maxTokenFileBytes {
+		return nil, fmt.Errorf("it is %d KiB in JSON, more than the %d KiB a token file may hold", (len(data)+1023)>>10, maxTokenFileBytes>>10)
+	}
+	return data, nil
+}
+
 // Save writes tok to the file atomically, with mode 0600, making its directory (mode 0700) if missing.
-// Call it while holding Lock when other processes may refresh the token.
+// Call it while holding Lock when other processes may refresh the token. A token that Load would refuse
+// (one with neither an access token nor a refresh token, or larger than 64 KiB in JSON) is refused,
+// and the file left as it was.
 func (s *FileTokenStore) Save(ctx context.Context, tok *oauth2.Token) error {
 	return prefixedStore(s.save(ctx, tok))
 }
@@ -275,17 +321,15 @@ func (s *FileTokenStore) save(ctx context.Context, tok *oauth2.Token) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("saving the token to %s: %w", s.path, err)
 	}
-	scope, _ := tok.Extra("scope").(string)
-	data, err := json.Marshal(tokenFile{Token: tok, Scope: scope})
+	data, err := encodeTokenFile(tok)
 	if err != nil {
-		// Only an Expiry outside years 0-9999 gets here; its text holds no token.
-		return fmt.Errorf("saving the token to %s: %w", s.path, err)
+		return fmt.Errorf("saving the token to %s: %w; the file was left as it was", s.path, err)
 	}
 	dir := filepath.Dir(s.path)
 	if err := os.MkdirAll(dir, tokenDirMode); err != nil {
 		return fmt.Errorf("saving the token to %s: cannot make its directory: %w", s.path, pathErrorCause(err))
 	}
-	if err := replaceFile(s.path, append(data, '\n')); err != nil {
+	if err := replaceFile(s.path, data); err != nil {
 		return fmt.Errorf("saving the token to %s: %w", s.path, pathErrorCause(err))
 	}
 	return nil

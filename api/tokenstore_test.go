@@ -112,6 +112,39 @@ func TestFileTokenStoreSaveMakesALoosenedFilePrivateAgain(t *testing.T) {
 	}
 }
 
+// Save refuses a token that Load would refuse, without showing it, and leaves the file as it was: a
+// file written anyway would stop every process's next Load.
+func TestFileTokenStoreSaveRefusesWhatLoadWouldRefuse(t *testing.T) {
+	huge := strings.Repeat("r", maxTokenFileBytes)
+	for _, c := range []struct {
+		name string
+		tok  *oauth2.Token
+		want string
+	}{
+		{"no token", &oauth2.Token{TokenType: "bearer"}, "it holds neither an access token nor a refresh token"},
+		{"too large", &oauth2.Token{AccessToken: storedAccess, RefreshToken: huge}, "more than the 64 KiB a token file may hold"},
+		{"too large once escaped", &oauth2.Token{AccessToken: storedAccess, RefreshToken: strings.Repeat("<", maxTokenFileBytes/6)}, "more than the 64 KiB"},
+		{"too large a scope", storedToken(time.Time{}).WithExtra(map[string]any{"scope": huge}), "more than the 64 KiB"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "token.json")
+			store := newTestStore(t, path)
+			old := storedToken(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+			if err := store.Save(context.Background(), old); err != nil {
+				t.Fatal(err)
+			}
+			err := store.Save(context.Background(), c.tok)
+			checkStoreError(t, err, storedAccess, storedRefresh, huge)
+			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %q, want it to name the file and say %q", err, c.want)
+			}
+			if got, err := store.Load(context.Background()); err != nil || got.RefreshToken != old.RefreshToken {
+				t.Errorf("after the refused Save, Load gives %v: want the token saved before", err)
+			}
+		})
+	}
+}
+
 // checkStoreError checks what every error of the store and its token source must be: one line, the
 // package's prefix once, and none of the secrets, whatever the fmt verb.
 func checkStoreError(t *testing.T, err error, secrets ...string) {
