@@ -119,7 +119,7 @@ func oauth1Client(key, secret, token, tokenSecret string, noncer oauth1.Noncer) 
 // markSigned marks conversation "1" read up to seq through client and returns the status.
 func markSigned(t *testing.T, client *http.Client, base, seq string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, base+fmt.Sprintf(markPath, "1"), strings.NewReader(`{"seen_until_sequence_id":"`+seq+`"}`))
+	req, err := http.NewRequest(http.MethodPost, base+fmt.Sprintf(markPath, "1"), strings.NewReader(markBody(seq)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestOAuth1MalformedHeaders(t *testing.T) {
 	}
 	status := func(authorization string) int {
 		client := &http.Client{Transport: h.Transport()}
-		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/2/chat/conversations/1/read", strings.NewReader(`{"seen_until_sequence_id":"1"}`))
+		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/2/chat/conversations/1/read", strings.NewReader(markBody("1")))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", authorization)
 		resp, err := client.Do(req)

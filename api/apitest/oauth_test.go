@@ -104,7 +104,7 @@ func wantOAuthError(t *testing.T, what string, a tokenAnswer, status int, code s
 // markWith marks conversation "1" read up to seq with token and returns the status.
 func markWith(t *testing.T, s *Server, token, seq string) int {
 	t.Helper()
-	r := markRequest("1", `{"seen_until_sequence_id":"`+seq+`"}`)
+	r := markRequest("1", markBody(seq))
 	r.token = token
 	return send(t, s, r).status
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
+
+	"github.com/xchat-go/markread/gen"
 )
 
 const markPath = "/2/chat/conversations/%s/read"
@@ -36,6 +38,16 @@ type request struct {
 	body        string
 	// legacyBody skips response validation: X's documented 429 body is not in the project's spec.
 	legacyBody bool
+}
+
+// markBody is the JSON body of a mark, encoded from gen's type, so that a renamed member in the spec is a
+// compile error here rather than a test that fails for the wrong reason. Malformed bodies stay literal.
+func markBody(seq string) string {
+	body, err := json.Marshal(gen.MarkChatConversationReadJSONRequestBody{SeenUntilSequenceID: seq})
+	if err != nil {
+		panic(err)
+	}
+	return string(body)
 }
 
 func markRequest(id, body string) request {
@@ -122,7 +134,7 @@ func TestMarkIsApplied(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
 
-	resp := send(t, s, markRequest("1587411342381740032-783214", `{"seen_until_sequence_id":"1940387460021112833"}`))
+	resp := send(t, s, markRequest("1587411342381740032-783214", markBody("1940387460021112833")))
 
 	if resp.status != http.StatusOK || string(resp.body) != `{"data":{"success":true}}` {
 		t.Fatalf("got %d %s, want 200 {\"data\":{\"success\":true}}", resp.status, resp.body)
@@ -147,7 +159,7 @@ func TestEveryIDFormIsAccepted(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
 	for _, id := range []string{"783214", "1587411342381740032-783214", "g1940387460021112832", "9999999999999999999"} {
-		if resp := send(t, s, markRequest(id, `{"seen_until_sequence_id":"1"}`)); resp.status != http.StatusOK {
+		if resp := send(t, s, markRequest(id, markBody("1"))); resp.status != http.StatusOK {
 			t.Errorf("id %q: got %d %s, want 200", id, resp.status, resp.body)
 		}
 	}
@@ -158,7 +170,7 @@ func TestLowerSequenceIDNeverMovesTheMarkBack(t *testing.T) {
 	defer s.Close()
 	const id = "g42"
 	for _, seq := range []string{"9", "10", "9", "0010", "11", "12", "011"} {
-		if resp := send(t, s, markRequest(id, `{"seen_until_sequence_id":"`+seq+`"}`)); resp.status != http.StatusOK {
+		if resp := send(t, s, markRequest(id, markBody(seq))); resp.status != http.StatusOK {
 			t.Fatalf("seq %q: got %d %s", seq, resp.status, resp.body)
 		}
 	}
@@ -178,7 +190,7 @@ func TestLowerSequenceIDNeverMovesTheMarkBack(t *testing.T) {
 func TestReadStateIsPerToken(t *testing.T) {
 	s := NewServer(WithTokens("alice-token", "bob-token"))
 	defer s.Close()
-	alice := markRequest("g1", `{"seen_until_sequence_id":"5"}`)
+	alice := markRequest("g1", markBody("5"))
 	alice.token = "alice-token"
 	send(t, s, alice)
 
@@ -188,7 +200,7 @@ func TestReadStateIsPerToken(t *testing.T) {
 	if _, ok := s.ReadState("bob-token", "g1"); ok {
 		t.Error("bob: ReadState found a mark alice made")
 	}
-	if resp := send(t, s, markRequest("g1", `{"seen_until_sequence_id":"5"}`)); resp.status != http.StatusUnauthorized {
+	if resp := send(t, s, markRequest("g1", markBody("5"))); resp.status != http.StatusUnauthorized {
 		t.Errorf("DefaultToken after WithTokens: got %d, want 401", resp.status)
 	}
 }
@@ -199,23 +211,23 @@ func TestInvalidRequestsGetXsProblem(t *testing.T) {
 		req           request
 		wantParameter string
 	}{
-		{"letters in id", markRequest("abc", `{"seen_until_sequence_id":"1"}`), "id"},
-		{"20-digit id", markRequest("12345678901234567890", `{"seen_until_sequence_id":"1"}`), "id"},
-		{"a:b form", markRequest("1:2", `{"seen_until_sequence_id":"1"}`), "id"},
-		{"three parts", markRequest("1-2-3", `{"seen_until_sequence_id":"1"}`), "id"},
-		{"bare g", markRequest("g", `{"seen_until_sequence_id":"1"}`), "id"},
+		{"letters in id", markRequest("abc", markBody("1")), "id"},
+		{"20-digit id", markRequest("12345678901234567890", markBody("1")), "id"},
+		{"a:b form", markRequest("1:2", markBody("1")), "id"},
+		{"three parts", markRequest("1-2-3", markBody("1")), "id"},
+		{"bare g", markRequest("g", markBody("1")), "id"},
 		{"missing sequence ID", markRequest("1", `{}`), "seen_until_sequence_id"},
 		{"numeric sequence ID", markRequest("1", `{"seen_until_sequence_id":1}`), "seen_until_sequence_id"},
-		{"empty sequence ID", markRequest("1", `{"seen_until_sequence_id":""}`), "seen_until_sequence_id"},
-		{"letters in the sequence ID", markRequest("1", `{"seen_until_sequence_id":"abc"}`), "seen_until_sequence_id"},
-		{"a conversation ID as the sequence ID", markRequest("1", `{"seen_until_sequence_id":"g1940387460021112832"}`), "seen_until_sequence_id"},
-		{"signed sequence ID", markRequest("1", `{"seen_until_sequence_id":"-5"}`), "seen_until_sequence_id"},
-		{"unicode digits", markRequest("1", `{"seen_until_sequence_id":"\u0661\u0662"}`), "seen_until_sequence_id"},
+		{"empty sequence ID", markRequest("1", markBody("")), "seen_until_sequence_id"},
+		{"letters in the sequence ID", markRequest("1", markBody("abc")), "seen_until_sequence_id"},
+		{"a conversation ID as the sequence ID", markRequest("1", markBody("g1940387460021112832")), "seen_until_sequence_id"},
+		{"signed sequence ID", markRequest("1", markBody("-5")), "seen_until_sequence_id"},
+		{"unicode digits", markRequest("1", markBody("\u0661\u0662")), "seen_until_sequence_id"},
 		{"array body", markRequest("1", `[]`), ""},
 		{"broken JSON", markRequest("1", `{"seen_until_sequence_id":`), ""},
 		{"no body", markRequest("1", ``), ""},
 		{"text body", func() request {
-			r := markRequest("1", `{"seen_until_sequence_id":"1"}`)
+			r := markRequest("1", markBody("1"))
 			r.contentType = "text/plain"
 			return r
 		}(), ""},
@@ -254,7 +266,7 @@ func TestInvalidRequestsGetXsProblem(t *testing.T) {
 func TestInvalidIDProblemEchoesTheValue(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
-	p := decode(t, send(t, s, markRequest("abc", `{"seen_until_sequence_id":"1"}`)))
+	p := decode(t, send(t, s, markRequest("abc", markBody("1"))))
 	if p["value"] != "abc" || !strings.Contains(p["detail"].(string), `"abc"`) {
 		t.Errorf("problem = %v, want value abc quoted in the detail", p)
 	}
@@ -265,7 +277,7 @@ func TestUnknownPathAndWrongMethod(t *testing.T) {
 	defer s.Close()
 
 	for _, path := range []string{"/2/chat/conversations/1/unread", "/2/chat/conversations/1/read/", "/", "/1/chat/conversations/1/read"} {
-		r := markRequest("1", `{"seen_until_sequence_id":"1"}`)
+		r := markRequest("1", markBody("1"))
 		r.path = path
 		resp := send(t, s, r)
 		if p := decode(t, resp); resp.status != http.StatusNotFound || p["status"] != float64(404) || p["type"] != "about:blank" {
@@ -295,7 +307,7 @@ func TestMissingOrUnknownTokenGets401(t *testing.T) {
 		"bearer, empty": "Bearer ",
 	} {
 		t.Run(name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, s.URL+fmt.Sprintf(markPath, "1"), strings.NewReader(`{"seen_until_sequence_id":"1"}`))
+			req, _ := http.NewRequest(http.MethodPost, s.URL+fmt.Sprintf(markPath, "1"), strings.NewReader(markBody("1")))
 			req.Header.Set("Content-Type", "application/json")
 			if header != "" {
 				req.Header.Set("Authorization", header)
@@ -323,7 +335,7 @@ func TestMissingOrUnknownTokenGets401(t *testing.T) {
 func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
-	req, _ := http.NewRequest(http.MethodPost, s.URL+fmt.Sprintf(markPath, "1"), strings.NewReader(`{"seen_until_sequence_id":"1"}`))
+	req, _ := http.NewRequest(http.MethodPost, s.URL+fmt.Sprintf(markPath, "1"), strings.NewReader(markBody("1")))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "bearer "+DefaultToken)
 	resp, err := http.DefaultClient.Do(req)
@@ -359,7 +371,7 @@ func TestRateLimitPerTokenWindow(t *testing.T) {
 	s := NewServer(WithRateLimit(2, time.Minute), WithClock(clock.Now), WithTokens("alice", "bob"))
 	defer s.Close()
 	mark := func(token string) response {
-		r := markRequest("g1", `{"seen_until_sequence_id":"1"}`)
+		r := markRequest("g1", markBody("1"))
 		r.token = token
 		return send(t, s, r)
 	}
@@ -406,7 +418,7 @@ func TestInvalidRequestsUseTheWindowUp(t *testing.T) {
 	if resp := send(t, s, markRequest("1", `{}`)); resp.status != http.StatusBadRequest {
 		t.Fatalf("got %d, want 400", resp.status)
 	}
-	if resp := send(t, s, markRequest("1", `{"seen_until_sequence_id":"1"}`)); resp.status != http.StatusTooManyRequests {
+	if resp := send(t, s, markRequest("1", markBody("1"))); resp.status != http.StatusTooManyRequests {
 		t.Errorf("got %d, want 429 after a 400 used the only request", resp.status)
 	}
 }
@@ -414,8 +426,8 @@ func TestInvalidRequestsUseTheWindowUp(t *testing.T) {
 func TestLegacyRateLimitBody(t *testing.T) {
 	s := NewServer(WithRateLimit(1, time.Hour), WithLegacyRateLimitBody())
 	defer s.Close()
-	send(t, s, markRequest("1", `{"seen_until_sequence_id":"1"}`))
-	r := markRequest("1", `{"seen_until_sequence_id":"1"}`)
+	send(t, s, markRequest("1", markBody("1")))
+	r := markRequest("1", markBody("1"))
 	r.legacyBody = true
 	resp := send(t, s, r)
 	if resp.status != http.StatusTooManyRequests || string(resp.body) != `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}` ||
@@ -432,7 +444,7 @@ func TestFailNextFailsBeforeApplying(t *testing.T) {
 	s.FailNext(1, http.StatusUnauthorized)
 
 	for i, want := range []int{503, 503, 429, 401, 200} {
-		resp := send(t, s, markRequest("1", `{"seen_until_sequence_id":"1"}`))
+		resp := send(t, s, markRequest("1", markBody("1")))
 		if resp.status != want {
 			t.Fatalf("request %d: got %d %s, want %d", i+1, resp.status, resp.body, want)
 		}
@@ -467,7 +479,7 @@ func transportError(t *testing.T, s *Server) error {
 	// A fresh transport per request, so that a dropped connection cannot be confused with a stale one.
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
-	req, _ := http.NewRequest(http.MethodPost, s.URL+fmt.Sprintf(markPath, "g7"), strings.NewReader(`{"seen_until_sequence_id":"3"}`))
+	req, _ := http.NewRequest(http.MethodPost, s.URL+fmt.Sprintf(markPath, "g7"), strings.NewReader(markBody("3")))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+DefaultToken)
 	resp, err := client.Do(req)
@@ -486,7 +498,7 @@ func TestDropNextDropsBeforeApplying(t *testing.T) {
 	if _, ok := s.ReadState(DefaultToken, "g7"); ok {
 		t.Error("a dropped request applied its mark")
 	}
-	if resp := send(t, s, markRequest("g7", `{"seen_until_sequence_id":"3"}`)); resp.status != http.StatusOK {
+	if resp := send(t, s, markRequest("g7", markBody("3"))); resp.status != http.StatusOK {
 		t.Errorf("after the drop: got %d, want 200", resp.status)
 	}
 }
@@ -505,14 +517,14 @@ func TestAfterApplyFaultsApplyThenLoseTheAnswer(t *testing.T) {
 	if seq, ok := s.ReadState(DefaultToken, "g7"); !ok || seq != "3" {
 		t.Errorf("after a lost answer: ReadState = %q, %v; want 3, true", seq, ok)
 	}
-	resp := send(t, s, markRequest("g7", `{"seen_until_sequence_id":"4"}`))
+	resp := send(t, s, markRequest("g7", markBody("4")))
 	if resp.status != http.StatusGatewayTimeout {
 		t.Errorf("got %d, want the injected 504", resp.status)
 	}
 	if seq, _ := s.ReadState(DefaultToken, "g7"); seq != "4" {
 		t.Errorf("after a failed answer: ReadState = %q, want 4", seq)
 	}
-	if resp := send(t, s, markRequest("g7", `{"seen_until_sequence_id":"4"}`)); resp.status != http.StatusOK {
+	if resp := send(t, s, markRequest("g7", markBody("4"))); resp.status != http.StatusOK {
 		t.Errorf("faults used up: got %d, want 200", resp.status)
 	}
 }
@@ -523,7 +535,7 @@ func TestLatencyDelaysAnswers(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+fmt.Sprintf(markPath, "1"), strings.NewReader(`{"seen_until_sequence_id":"1"}`))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+fmt.Sprintf(markPath, "1"), strings.NewReader(markBody("1")))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+DefaultToken)
 	resp, err := http.DefaultClient.Do(req)
@@ -536,7 +548,7 @@ func TestLatencyDelaysAnswers(t *testing.T) {
 	}
 
 	s.SetLatency(0)
-	if resp := send(t, s, markRequest("1", `{"seen_until_sequence_id":"1"}`)); resp.status != http.StatusOK {
+	if resp := send(t, s, markRequest("1", markBody("1"))); resp.status != http.StatusOK {
 		t.Errorf("after SetLatency(0): got %d, want 200", resp.status)
 	}
 }
@@ -548,7 +560,7 @@ func TestConcurrentMarksKeepTheHighest(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 1; i <= n; i++ {
 		wg.Go(func() {
-			body := fmt.Sprintf(`{"seen_until_sequence_id":"%d"}`, i)
+			body := markBody(strconv.Itoa(i))
 			req, _ := http.NewRequest(http.MethodPost, s.URL+fmt.Sprintf(markPath, "g1"), bytes.NewReader([]byte(body)))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+DefaultToken)
@@ -622,7 +634,7 @@ func TestMisusedFaultsPanic(t *testing.T) {
 func TestOversizedBodyIsRefused(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
-	big := `{"seen_until_sequence_id":"` + strings.Repeat("9", maxBodyBytes) + `"}`
+	big := markBody(strings.Repeat("9", maxBodyBytes))
 	resp := send(t, s, markRequest("1", big))
 	if resp.status != http.StatusRequestEntityTooLarge || len(s.Marks()) != 0 {
 		t.Errorf("got %d with %d marks, want 413 and none", resp.status, len(s.Marks()))
