@@ -455,6 +455,8 @@ func TestServeOAuthUsageErrors(t *testing.T) {
 		{nil, []string{"--client-id", "app", "--redirect-uri", "https://example.com/cb"}, "must be http"},
 		{nil, []string{"--client-id", "a b"}, `--client-id "a b": want letters, digits`},
 		{nil, []string{"--token-lifetime", "500ms"}, "--token-lifetime of at least 1s"},
+		// Both defaults on 8080: the login serve suggests could not listen for its redirect.
+		{nil, []string{"--client-id", "app", "--addr", "127.0.0.1:8080"}, "where serve itself listens"},
 		{map[string]string{"X_OAUTH1_CONSUMER_KEY": "k-0123"}, nil, "OAuth 1.0a needs all four"},
 	} {
 		code, _, stderr := runProbe(t, tt.env, append([]string{"serve", "--addr", "127.0.0.1:0"}, tt.args...)...)

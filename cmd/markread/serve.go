@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -69,9 +70,17 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		errorLine(stderr, "serve: "+err.Error())
 		return exitUsage
 	}
-	if host, _, err := net.SplitHostPort(*addr); err != nil || !loopback.Host(host) {
+	host, port, err := net.SplitHostPort(*addr)
+	if err != nil || !loopback.Host(host) {
 		// The fake accepts a test token and is not meant to be a network service.
 		errorLine(stderr, fmt.Sprintf("serve: --addr %q is not a loopback address with a port; the fake server listens on 127.0.0.1, ::1 or localhost only", *addr))
+		return exitUsage
+	}
+	if auth.redirectPort() == port {
+		// markread login listens on the callback's port: both defaults (8080) would meet there.
+		errorLine(stderr, fmt.Sprintf("serve: the callback URL %s is on port %s, where serve itself listens, so markread "+
+			"login could not wait there for the redirect; give another, e.g. --redirect-uri http://localhost:9000/callback, "+
+			"or another --addr", auth.redirect, port))
 		return exitUsage
 	}
 
@@ -240,6 +249,21 @@ func serveOAuth(fs *flag.FlagSet, clientID, redirectURI string, lifetime time.Du
 		auth.options = append(auth.options, apitest.WithOAuth1(oauth1[0], oauth1[1], oauth1[2], oauth1[3]))
 	}
 	return auth, nil
+}
+
+// redirectPort is the port of the app's callback URL, "" when no app is registered.
+func (a serveAuth) redirectPort() string {
+	if a.redirect == "" {
+		return ""
+	}
+	u, err := url.Parse(a.redirect)
+	if err != nil {
+		return ""
+	}
+	if u.Port() == "" {
+		return "80" // parseRedirectURI allows http only
+	}
+	return u.Port()
 }
 
 // help tells a person how to log in against the server at url.

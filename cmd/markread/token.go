@@ -68,15 +68,15 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if done {
 		return code
 	}
-	_, statErr := os.Lstat(store.Path())
+	if _, err := os.Lstat(store.Path()); errors.Is(err, fs.ErrNotExist) {
+		// Nothing to delete: Delete would take the lock, and so make a directory and a lock file.
+		fmt.Fprintf(stdout, "no token was stored in %s\n", textsafe.OneLine(store.Path()))
+		return exitOK
+	}
 	// ctx, so that Ctrl-C ends the wait for a renewal another markread is making.
 	if err := store.Delete(ctx); err != nil {
 		fmt.Fprintln(stderr, err) // the api package's error, naming the file, prefix included
 		return exitFailure
-	}
-	if errors.Is(statErr, fs.ErrNotExist) {
-		fmt.Fprintf(stdout, "no token was stored in %s\n", textsafe.OneLine(store.Path()))
-		return exitOK
 	}
 	fmt.Fprintf(stdout, "logged out: deleted %s\n", textsafe.OneLine(store.Path()))
 	fmt.Fprintln(stdout, "  X lists the app as connected to your account until you revoke it in X's settings (Connected apps)")
@@ -116,7 +116,14 @@ func openTokenStore(path string) (*api.FileTokenStore, error) {
 // saveToken saves tok under the store's lock, so that it does not interleave with a refresh another
 // markread makes of the token it replaces.
 func saveToken(ctx context.Context, store *api.FileTokenStore, tok *oauth2.Token) error {
-	unlock, err := store.Lock(ctx) // which waits a minute at most for another markread's refresh
+	// A refresh takes a second or two; a lock held for a minute belongs to a stuck (or suspended) markread.
+	lockCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	unlock, err := store.Lock(lockCtx)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return failf(exitFailure, "login: another markread has held the lock of %s for over a minute; if it is stuck "+
+			"(or suspended with Ctrl-Z), stop it and log in again: the new token was not saved", textsafe.OneLine(store.Path()))
+	}
 	if err != nil {
 		return &failure{code: exitFailure, msg: err.Error(), fromAPI: true}
 	}

@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/xchat-go/markread/api"
 )
 
 func TestDescribeToken(t *testing.T) {
@@ -112,4 +117,46 @@ func writeTokenFileAt(t *testing.T, path string, tok *oauth2.Token) {
 	if err := store.Save(context.Background(), tok); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Logging out with nothing stored leaves no trace: Delete would take the lock, and so make the
+// directory and a lock file.
+func TestLogoutWithNothingStoredWritesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "markread")
+	code, stdout, _ := runProbe(t, nil, "logout", "--token-file", filepath.Join(dir, "token.json"))
+	if code != exitOK || !strings.Contains(stdout, "no token was stored") {
+		t.Errorf("exit %d, stdout %q; want 0 saying no token was stored", code, stdout)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("logout made %s (%v)", dir, err)
+	}
+}
+
+// A login whose token file another markread keeps locked (stuck, or suspended with Ctrl-Z) gives up after a
+// minute, saying so, instead of hanging with the new token in hand.
+func TestSavingALoginGivesUpOnALockHeldForAMinute(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "token.json")
+		holder, err := api.NewFileTokenStore(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlock, err := holder.Lock(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = unlock() }()
+		store, err := api.NewFileTokenStore(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a guard: the bound must come first
+		defer cancel()
+		start := time.Now()
+		err = saveToken(ctx, store, &oauth2.Token{AccessToken: "new-access-token-5d2a"})
+		if err == nil || time.Since(start) != time.Minute || !strings.Contains(err.Error(), "for over a minute") ||
+			!strings.Contains(err.Error(), path) {
+			t.Errorf("err = %v after %v; want a failure after a minute naming the file", err, time.Since(start))
+		}
+	})
 }
