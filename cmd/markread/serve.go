@@ -29,14 +29,15 @@ scripts to read; the lines after it are for people.
 Flags:
   --addr ADDR         loopback address to listen on (default 127.0.0.1:8080)
   --token T           the bearer token to accept (default $X_ACCESS_TOKEN, else apitest's test token)
-  --rate-limit N      requests allowed per token in each window (default 900)
+  --rate-limit N      requests allowed per user in each window (default 900)
   --rate-window D     the rate-limit window (default 15m)
   --latency D         delay every answer by D (default 0)
 
 It also plays X's authorization server, for markread login and refreshing tokens (stderr says which
 MARKREAD_AUTH_URL and MARKREAD_TOKEN_URL to set); the fake user approves every login at once:
   --client-id ID      register an app: a public client, or a confidential one when $X_CLIENT_SECRET is set
-  --redirect-uri URI  the app's callback URL, http on loopback (default http://localhost:8080/callback)
+  --redirect-uri URI  the app's callback URL, http on loopback, on another port than --addr, where markread
+                      login listens (default http://localhost:8080/callback: move one of the two)
   --token-lifetime D  how long the access tokens it issues last (default 2h)
 OAuth 1.0a: with all four of $X_OAUTH1_CONSUMER_KEY, $X_OAUTH1_CONSUMER_SECRET, $X_OAUTH1_ACCESS_TOKEN and
 $X_OAUTH1_ACCESS_TOKEN_SECRET set, requests signed with them are accepted too.
