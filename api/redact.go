@@ -235,3 +235,14 @@ func formatText(f fmt.State, verb rune, text string) {
 	}
 	_, _ = io.WriteString(f, text)
 }
+
+// redact returns s with every exact occurrence of each secret replaced by [REDACTED]. A text shorter
+// than a secret cannot hold it, so the common case costs a length comparison.
+func redact(s string, secrets ...string) string {
+	for _, secret := range secrets {
+		if secret != "" && len(s) >= len(secret) && strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, redacted)
+		}
+	}
+	return s
+}
