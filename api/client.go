@@ -18,11 +18,11 @@ const Version = "0.2.0"
 
 // Client marks X Chat conversations read. It is safe for concurrent use; make one and share it.
 type Client struct {
-	baseURL          string // with a trailing slash; see parseBaseURL
+	baseURL          string   // with a trailing slash; see parseBaseURL
+	userAgent        []string // the header's value, shared by every request (a RoundTripper must not change it)
 	httpClient       *http.Client
-	authorize        authorizer // a func value, so that no fmt verb reaches the credentials
-	oauth1           bool       // authorize signs with OAuth 1.0a, whose signature covers the base URL: see oauth1BaseURL
-	userAgent        string
+	authorize        authorizer // a func value: see authorizer
+	oauth1           bool       // authorize signs with OAuth 1.0a, whose signature covers the base URL
 	retry            retryPolicy
 	maxResponseBytes int64
 	logger           *slog.Logger
@@ -45,13 +45,9 @@ type MarkReadResult struct {
 // NewClient returns a Client configured by opts. It needs credentials: WithToken, WithTokenSource or
 // WithOAuth1.
 func NewClient(opts ...Option) (*Client, error) {
-	c, err := newClient(opts)
-	return c, prefixed(err)
-}
-
-func newClient(opts []Option) (*Client, error) {
 	c := &Client{
-		userAgent: "markread-go/" + Version,
+		baseURL:   DefaultBaseURL + "/",
+		userAgent: []string{"markread-go/" + Version},
 		retry: retryPolicy{
 			maxRetries:       DefaultMaxRetries,
 			maxRateLimitWait: DefaultMaxRateLimitWait,
@@ -60,11 +56,6 @@ func newClient(opts []Option) (*Client, error) {
 		},
 		maxResponseBytes: DefaultMaxResponseBytes,
 	}
-	base, err := parseBaseURL(DefaultBaseURL)
-	if err != nil {
-		return nil, err
-	}
-	c.baseURL = base
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, errors.New("NewClient: nil Option")
@@ -77,62 +68,30 @@ func newClient(opts []Option) (*Client, error) {
 		return nil, errors.New("NewClient: no credentials; use WithToken or WithTokenSource with an OAuth 2.0 user access token, or WithOAuth1")
 	}
 	if c.oauth1 { // here, once every option is in: WithBaseURL may come after WithOAuth1
+		var err error
 		if c.baseURL, err = oauth1BaseURL(c.baseURL); err != nil {
 			return nil, fmt.Errorf("NewClient: WithOAuth1: %w", err)
 		}
 	}
-	if c.httpClient == nil {
-		c.httpClient = defaultHTTPClient()
-	} else {
-		// A copy, so that the caller's client is not changed by the redirect guard.
-		hc := *c.httpClient
-		c.httpClient = &hc
+	hc := defaultHTTPClient()
+	if c.httpClient != nil {
+		copied := *c.httpClient // a copy, so that the caller's client keeps its redirect policy
+		hc = &copied
 	}
-	c.httpClient.CheckRedirect = redirectPolicy(c.httpClient.CheckRedirect)
+	hc.CheckRedirect = redirectPolicy(hc.CheckRedirect)
+	c.httpClient = hc
 	return c, nil
-}
-
-// Format prints the client without its credentials, whatever the verb, for a Client and a *Client alike.
-func (c Client) Format(f fmt.State, _ rune) {
-	_, _ = fmt.Fprintf(f, "api.Client{baseURL: %q, maxRetries: %d}", c.baseURL, c.retry.maxRetries)
 }
 
 // MarkConversationRead tells X that the authenticated user has read conversationID up to and including
 // the message with sequence ID seenUntilSequenceID.
 //
-// conversationID must match X's pattern (see ValidateConversationID; convert the "a:b" form of X Chat
-// events with NormalizeConversationID) and seenUntilSequenceID must be ASCII digits (see
-// ValidateSequenceID): otherwise the error wraps ErrInvalidConversationID or ErrInvalidSequenceID and
-// nothing is sent.
-//
-// Transport errors, 5xx and 429 are retried (see WithMaxRetries and WithMaxRateLimitWait). X's refusal
-// comes back as an *APIError; a 429 also matches errors.Is(err, ErrRateLimited). When ctx ends, the error
-// matches errors.Is(err, ctx.Err()).
+// Both are checked first (see ValidateConversationID and ValidateSequenceID): a bad one gives an error
+// wrapping ErrInvalidConversationID or ErrInvalidSequenceID, and nothing is sent. Transport errors, 5xx
+// and 429 are retried (see WithMaxRetries and WithMaxRateLimitWait). X's refusal comes back as an
+// *APIError; a 429 also matches ErrRateLimited. When ctx ends, the error matches ctx.Err().
 func (c *Client) MarkConversationRead(ctx context.Context, conversationID, seenUntilSequenceID string) (*MarkReadResult, error) {
-	res, err := c.markRead(ctx, conversationID, seenUntilSequenceID, callOptions{maxRateLimitWait: c.retry.maxRateLimitWait})
-	return res, prefixed(err)
-}
-
-// callOptions adjust one call for the Marker.
-type callOptions struct {
-	// maxRateLimitWait bounds waiting out a rate limit. The Marker passes 0: it holds every conversation
-	// itself when X says the user's limit is spent.
-	maxRateLimitWait time.Duration
-	// observe, when set, is told about every request the call sends, retries included, once its answer
-	// (or transport error) is in.
-	observe func(attemptOutcome)
-}
-
-// attemptOutcome is what one request of a call came to.
-type attemptOutcome struct {
-	status    int       // the HTTP status; 0 when no answer arrived
-	rateLimit RateLimit // what the answer's rate-limit headers said
-}
-
-// markRead is MarkConversationRead without the package prefix on its errors, for callers inside the
-// package that add their own context first.
-func (c *Client) markRead(ctx context.Context, conversationID, seenUntilSequenceID string, call callOptions) (*MarkReadResult, error) {
-	if c.authorize == nil || c.httpClient == nil {
+	if c.authorize == nil {
 		return nil, errors.New("the Client was not made by NewClient")
 	}
 	if err := validateConversationID(conversationID); err != nil {
@@ -141,119 +100,81 @@ func (c *Client) markRead(ctx context.Context, conversationID, seenUntilSequence
 	if err := validateSequenceID(seenUntilSequenceID); err != nil {
 		return nil, err
 	}
-	policy := c.retry
-	policy.maxRateLimitWait = call.maxRateLimitWait
-	body := gen.MarkChatConversationReadJSONRequestBody{SeenUntilSequenceID: seenUntilSequenceID}
 	for attempt := 1; ; attempt++ {
-		res, status, err := c.send(ctx, conversationID, body, call.observe)
+		res, err := c.send(ctx, conversationID, seenUntilSequenceID)
 		if err == nil {
 			res.Attempts = attempt
 			return res, nil
 		}
-		if notSent := (errNotSent{}); errors.As(err, &notSent) {
-			// Nothing went out (a token-source failure, say): nothing to count or retry.
-			return nil, notSent.err
-		}
-		var apiErr *APIError
-		if errors.As(err, &apiErr) {
+		if apiErr := (*APIError)(nil); errors.As(err, &apiErr) {
 			apiErr.Attempts = attempt
-		} else {
-			err = &attemptsError{err: err, attempts: attempt}
+		} else if attempt > 1 {
+			err = fmt.Errorf("%w (after %d attempts)", err, attempt)
 		}
-		if ctx.Err() != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			// Keep what X said too: a 429 that arrived as the context ended still matters to the caller.
-			return nil, fmt.Errorf("%w: %w", ctx.Err(), err)
+			return nil, fmt.Errorf("%w: %w", ctxErr, err)
 		}
 		now := time.Now()
-		result := attemptResult{attempt: attempt, status: status, err: err, now: now, timeLeft: timeLeft(ctx, now)}
-		if apiErr != nil {
-			result.resumeAt, result.retryAfter = apiErr.RetryAt(), apiErr.RetryAfter
-		}
-		wait, retry := policy.decide(result, rand.Float64())
+		wait, retry := c.retry.decide(attemptResult{attempt: attempt, err: err, now: now, timeLeft: timeLeft(ctx, now)}, rand.Float64())
 		if !retry {
 			return nil, err
 		}
-		c.logRetry(ctx, attempt, wait, err, apiErr)
+		c.logRetry(ctx, attempt, wait, err)
 		if ctxErr := sleep(ctx, wait); ctxErr != nil {
 			return nil, fmt.Errorf("%w while waiting to retry; last error: %w", ctxErr, err)
 		}
 	}
 }
 
-// errNotSent is a failure before anything went on the wire.
-type errNotSent struct{ err error }
-
-func (e errNotSent) Error() string { return e.err.Error() }
-func (e errNotSent) Unwrap() error { return e.err }
-
-// send makes one request and turns the answer into a result or an error; status is the answer's HTTP
-// status when the error is an *APIError, and 0 otherwise (no answer, or one that could not be read).
-func (c *Client) send(ctx context.Context, conversationID string, body gen.MarkChatConversationReadJSONRequestBody, observe func(attemptOutcome)) (res *MarkReadResult, status int, err error) {
+// send makes one request, with no retry, and returns its outcome with the request's credentials
+// replaced in whatever the answer brought back. The caller has validated the IDs.
+func (c *Client) send(ctx context.Context, conversationID, seenUntilSequenceID string) (*MarkReadResult, error) {
 	// The generated builder spells the path and encodes the body, so regenerating changes what is sent.
-	req, err := gen.NewMarkChatConversationReadRequest(c.baseURL, conversationID, body)
+	req, err := gen.NewMarkChatConversationReadRequest(c.baseURL, conversationID,
+		gen.MarkChatConversationReadJSONRequestBody{SeenUntilSequenceID: seenUntilSequenceID})
 	if err != nil {
-		return nil, 0, errNotSent{fmt.Errorf("building the request: %w", err)}
+		return nil, fmt.Errorf("building the request: %w", err)
 	}
 	req = req.WithContext(ctx)
-	req.Header.Set("User-Agent", c.userAgent)
+	req.Header["User-Agent"] = c.userAgent
 	secrets, err := c.authorize(req)
 	if err != nil {
-		return nil, 0, errNotSent{err}
+		return nil, err
 	}
-	scrub := scrubber(secrets)
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
-		if observe != nil {
-			observe(attemptOutcome{})
-		}
-		if redirect := (*redirectError)(nil); errors.As(err, &redirect) {
-			return nil, 0, errNotRetryable{scrub.err(redirect)}
-		}
-		return nil, 0, scrub.err(withoutURL(err))
+		return redactOutcome(nil, withoutURL(err), secrets)
 	}
-	if observe != nil {
-		observe(attemptOutcome{status: resp.StatusCode, rateLimit: parseRateLimit(resp.Header)})
-	}
-	res, err = c.readResponse(resp, scrub)
-	if apiErr := (*APIError)(nil); err != nil && !errors.As(err, &apiErr) {
-		return nil, 0, scrub.err(err) // the answer could not be read: as good as none
-	}
-	return res, resp.StatusCode, scrub.err(err)
+	res, err := c.readResponse(resp)
+	return redactOutcome(res, err, secrets)
 }
 
-// withoutURL replaces the *url.Error around a transport error with one that names only the request's
-// origin: after a redirect, its URL is the redirect's target, whose path and query the server chose and
-// may have filled with an encoded credential.
+// withoutURL names only the request's origin in a transport error: after a redirect, the *url.Error's
+// URL is the redirect's target, whose path and query the server chose.
 func withoutURL(err error) error {
 	var urlErr *url.Error
 	if !errors.As(err, &urlErr) {
 		return err
 	}
+	if errors.Is(urlErr.Err, ErrRedirect) {
+		return urlErr.Err // it names the redirect's origin
+	}
 	origin := "the server"
 	if u, parseErr := url.Parse(urlErr.URL); parseErr == nil {
 		origin = originOf(u)
 	}
-	return &transportError{op: urlErr.Op, origin: origin, err: urlErr.Err}
+	return fmt.Errorf("%s %s: %w", urlErr.Op, origin, urlErr.Err)
 }
 
-// transportError is a request that got no usable answer: "Post http://host:port: <cause>".
-type transportError struct {
-	op, origin string
-	err        error
-}
-
-func (e *transportError) Error() string { return e.op + " " + e.origin + ": " + e.err.Error() }
-func (e *transportError) Unwrap() error { return e.err }
-
-// logRetry logs a retry at Warn, when the client has a logger. Nothing secret reaches it: the error has
-// been scrubbed, and the rest are numbers and times.
-func (c *Client) logRetry(ctx context.Context, attempt int, wait time.Duration, err error, apiErr *APIError) {
+// logRetry logs a retry at Warn, when the client has a logger. The error has been redacted.
+func (c *Client) logRetry(ctx context.Context, attempt int, wait time.Duration, err error) {
 	if c.logger == nil {
 		return
 	}
 	attrs := []slog.Attr{slog.Int("attempt", attempt), slog.Duration("wait", wait)}
 	msg := "markread: retrying after a transport error"
-	if apiErr != nil {
+	if apiErr := (*APIError)(nil); errors.As(err, &apiErr) {
 		attrs = append(attrs, slog.Int("status", apiErr.StatusCode))
 		msg = "markread: retrying after an HTTP error"
 		if at := apiErr.RetryAt(); !at.IsZero() {

@@ -1,9 +1,10 @@
 package api
 
 import (
+	"context"
 	"errors"
-	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -14,27 +15,29 @@ import (
 	"github.com/xchat-go/markread/internal/textsafe"
 )
 
-// ErrRateLimited is the errors.Is target for an *APIError with HTTP status 429. The error's RetryAt says
-// when X accepts calls again.
-var ErrRateLimited = errors.New("rate limited")
-
-// ErrResponseTooLarge is the errors.Is target for a response whose body is larger than the client's limit
-// (see WithMaxResponseBytes).
-var ErrResponseTooLarge = errors.New("response body too large")
+// Errors carry no package prefix (as go-github's do): each gets its final text where it is made, and a
+// program that prints one adds its own context.
+var (
+	// ErrRateLimited matches an *APIError with HTTP status 429; its RetryAt says when X accepts calls again.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrResponseTooLarge matches an answer whose body is over the client's limit (WithMaxResponseBytes).
+	ErrResponseTooLarge = errors.New("response body too large")
+	// ErrRedirect matches a redirect the client refuses: a 301, 302 or 303, which would resend the mark
+	// as a GET or without its body, and any redirect to another origin. A 307 or 308 on the same origin is
+	// followed.
+	ErrRedirect = errors.New("redirect refused")
+)
 
 // APIError is X's answer when it did not mark the conversation read: any status but 200, or a 200 whose
-// data.success is not true. Use errors.As to get it and errors.Is(err, ErrRateLimited) to test for 429.
-//
-// Its text is one line: whatever the server sent is shown with control characters escaped. The fields
-// keep what was received as it was, scrubbed of the request's credentials.
+// data.success is not true. Its text is one line; its fields keep what X sent, with the request's
+// credentials replaced by [REDACTED].
 type APIError struct {
 	StatusCode int
 	// Problems are the errors X reported, in the order sent, whatever shape the body had.
 	Problems []Problem
 	// RateLimit is what the response's rate-limit headers said.
 	RateLimit RateLimit
-	// RetryAfter is when the response's Retry-After header said to come back (its delay counted from
-	// the moment the answer arrived), or zero.
+	// RetryAfter is when the response's Retry-After header said to come back, or zero.
 	RetryAfter time.Time
 	// Body is a short, printable excerpt of a body that could not be decoded (a proxy's HTML page, say).
 	Body string
@@ -44,9 +47,9 @@ type APIError struct {
 	Attempts int
 }
 
-// RetryAt is the earliest moment the response said X would accept the call again: the latest of the
-// reset of each exhausted rate-limit window (or of the main window when none says it is exhausted, as X
-// answers 429 with remaining above 0 at times) and RetryAfter. It is zero when the response named none.
+// RetryAt is the earliest moment the response said X would accept the call again: the latest reset of an
+// exhausted rate-limit window (or the main window's, as X answers 429 with remaining above 0 at times)
+// and RetryAfter. It is zero when the response named none.
 func (e *APIError) RetryAt() time.Time {
 	at := e.RateLimit.resumeAt()
 	if e.RetryAfter.After(at) {
@@ -59,50 +62,41 @@ func (e *APIError) RetryAt() time.Time {
 // and the number of attempts.
 func (e *APIError) Error() string {
 	var b strings.Builder
-	b.WriteString("HTTP ")
-	b.WriteString(strconv.Itoa(e.StatusCode))
+	b.WriteString("HTTP " + strconv.Itoa(e.StatusCode))
 	if text := http.StatusText(e.StatusCode); text != "" {
-		b.WriteByte(' ')
-		b.WriteString(text)
+		b.WriteString(" " + text)
 	}
 	switch {
 	case e.StatusCode == http.StatusOK && len(e.Problems) == 0 && e.Body == "":
 		b.WriteString(": X did not confirm the conversation as read")
 	case e.Body != "":
-		b.WriteString(": body: ")
-		b.WriteString(textsafe.OneLine(e.Body))
+		b.WriteString(": body: " + textsafe.OneLine(e.Body))
 	}
-	// A bounded line: a server decides how many problems it sends and how long they are.
+	// A bounded line: the server decides how many problems it sends and how long they are.
 	const maxProblems, maxProblemText = 5, 300
 	for i, p := range e.Problems {
 		if i == maxProblems {
-			b.WriteString("; and ")
-			b.WriteString(plural.Count(len(e.Problems)-maxProblems, "more problem"))
+			b.WriteString("; and " + plural.Count(len(e.Problems)-maxProblems, "more problem"))
 			break
 		}
+		sep := "; "
 		if i == 0 {
-			b.WriteString(": ")
-		} else {
-			b.WriteString("; ")
+			sep = ": "
 		}
-		b.WriteString(textsafe.Cut(p.String(), maxProblemText))
+		b.WriteString(sep + textsafe.Cut(p.String(), maxProblemText))
 	}
 	if e.StatusCode == http.StatusServiceUnavailable && !e.RetryAfter.IsZero() {
-		b.WriteString("; retry after ")
-		b.WriteString(e.RetryAfter.UTC().Format(time.RFC3339))
+		b.WriteString("; retry after " + e.RetryAfter.UTC().Format(time.RFC3339))
 	}
 	if e.StatusCode == http.StatusTooManyRequests {
 		if at := e.RetryAt(); !at.IsZero() {
-			b.WriteString("; rate limit resets at ")
-			b.WriteString(at.UTC().Format(time.RFC3339))
+			b.WriteString("; rate limit resets at " + at.UTC().Format(time.RFC3339))
 		} else {
 			b.WriteString("; no reset time given")
 		}
 	}
-	if e.Attempts > 0 {
-		b.WriteString(" (after ")
-		b.WriteString(attemptsText(e.Attempts))
-		b.WriteByte(')')
+	if e.Attempts > 1 {
+		b.WriteString(" (after " + plural.Count(e.Attempts, "attempt") + ")")
 	}
 	return b.String()
 }
@@ -112,49 +106,34 @@ func (e *APIError) Is(target error) bool {
 	return target == ErrRateLimited && e.StatusCode == http.StatusTooManyRequests
 }
 
-// attemptsError adds the number of attempts a call made to an error that does not say it itself.
-type attemptsError struct {
-	err      error
-	attempts int
+// redactedError stands for an error whose text held a credential: the text with it replaced, and the
+// sentinels the original matched. It keeps no reference to the original, whose text holds the secret.
+type redactedError struct {
+	text    string
+	matched []error
 }
 
-func (e *attemptsError) Error() string {
-	return e.err.Error() + " (after " + attemptsText(e.attempts) + ")"
-}
-func (e *attemptsError) Unwrap() error { return e.err }
+func (e *redactedError) Error() string   { return e.text }
+func (e *redactedError) Unwrap() []error { return e.matched }
 
-func attemptsText(n int) string { return plural.Count(n, "attempt") }
-
-// prefixed adds the package's "markread: " prefix to err as it leaves the package, through an exported
-// function or method or a handler the caller set. It is the one place the prefix is added: errors made
-// inside the package, sentinels included, carry none, so that wrapping never doubles it.
-func prefixed(err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("markread: %w", err)
-}
+// sentinels are what a caller may test a transport error for with errors.Is, kept through redaction.
+var sentinels = []error{ErrRedirect, ErrResponseTooLarge, context.Canceled, context.DeadlineExceeded, os.ErrDeadlineExceeded}
 
 // excerpt turns an undecodable body into a short, single-line, printable string that cannot forge log
-// lines or terminal output. A body that carries one of the request's secrets in another form than as sent
-// (see scrubber) is withheld altogether.
-func excerpt(body []byte, scrub scrubber) string {
-	if scrub.hides(string(body)) {
-		return "[withheld: the body carried a credential]"
-	}
+// lines or terminal output.
+func excerpt(body string) string {
 	const keep = 200
 	var b strings.Builder
 	space := false
-	for len(body) > 0 && b.Len() < keep {
-		r, size := utf8.DecodeRune(body)
-		body = body[size:]
+	for _, r := range body {
+		if b.Len() >= keep {
+			return b.String() + "…"
+		}
 		switch {
-		case r == utf8.RuneError && size <= 1:
-			r = '?'
 		case unicode.IsSpace(r):
 			space = b.Len() > 0
 			continue
-		case !unicode.IsPrint(r):
+		case r == utf8.RuneError || !unicode.IsPrint(r):
 			r = '?'
 		}
 		if space {
@@ -163,78 +142,15 @@ func excerpt(body []byte, scrub scrubber) string {
 		}
 		b.WriteRune(r)
 	}
-	if len(body) > 0 {
-		b.WriteString("…")
-	}
 	return b.String()
 }
 
-// unescapeJSON decodes the backslash escapes of JSON strings wherever they stand in b (\u0061, \/, \n…),
-// leaving everything else as it is.
-func unescapeJSON(b []byte) []byte {
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' || i+1 == len(b) {
-			out = append(out, b[i])
-			continue
-		}
-		i++
-		switch c := b[i]; c {
-		case 'u':
-			if i+4 < len(b) {
-				if n, err := strconv.ParseUint(string(b[i+1:i+5]), 16, 32); err == nil {
-					out = utf8.AppendRune(out, rune(n))
-					i += 4
-					continue
-				}
-			}
-			out = append(out, '\\', c)
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		default: // \" \\ \/ and anything else: the character itself
-			out = append(out, c)
-		}
+// quoteInput quotes caller input for an error message with %q semantics, cut to a readable length so that
+// a megabyte of garbage does not become a megabyte of error text.
+func quoteInput(s string) string {
+	const keep = 64
+	if len(s) <= keep {
+		return strconv.Quote(s)
 	}
-	return out
+	return strconv.Quote(s[:keep]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }
-
-// joinErrors joins errors, nil ones dropped, into one whose text is one line, "a; b; c" (errors.Join's is
-// one line per error). errors.Is and errors.As see every one of them. It returns nil when all are nil.
-func joinErrors(errs ...error) error {
-	var list errorList
-	for _, err := range errs {
-		if err != nil {
-			list = append(list, err)
-		}
-	}
-	switch len(list) {
-	case 0:
-		return nil
-	case 1:
-		return list[0]
-	}
-	return list
-}
-
-type errorList []error
-
-func (l errorList) Error() string {
-	var b strings.Builder
-	for i, err := range l {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(err.Error())
-	}
-	return b.String()
-}
-
-func (l errorList) Unwrap() []error { return l }

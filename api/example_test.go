@@ -69,7 +69,7 @@ func ExampleValidateConversationID() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// markread: invalid conversation ID "../1": want a user ID, "<user ID>-<user ID>" or "g<group ID>", each 1 to 19 ASCII digits
+	// invalid conversation ID "../1": want a user ID, "<user ID>-<user ID>" or "g<group ID>", each 1 to 19 ASCII digits
 }
 
 // Sequence IDs are unsigned decimal integers; anything else is refused before anything is sent.
@@ -81,7 +81,7 @@ func ExampleValidateSequenceID() {
 	// Output:
 	// <nil>
 	// true
-	// markread: invalid seen-until sequence ID "g1940387460021112832": want the sequence ID of the last message read, ASCII digits only
+	// invalid seen-until sequence ID "g1940387460021112832": want the sequence ID of the last message read, ASCII digits only
 }
 
 // Authenticate with OAuth 1.0a user context: every request, retries included, is signed afresh. Here the

@@ -150,7 +150,7 @@ func wantAPIError(status, attempts int) func(t *testing.T, fs *faultServer, res 
 			t.Errorf("status %d after %d attempts (server saw %d); want %d after %d", apiErr.StatusCode,
 				apiErr.Attempts, fs.requests.Load(), status, attempts)
 		}
-		if !strings.Contains(err.Error(), "after "+attemptsText(attempts)) {
+		if attempts > 1 && !strings.Contains(err.Error(), fmt.Sprintf("after %d attempts", attempts)) {
 			t.Errorf("error %q does not say how many attempts were made", err)
 		}
 	}
@@ -545,8 +545,8 @@ func TestFaultSuite(t *testing.T) {
 				if err != nil && leaks(everyVerb(err), testToken) {
 					t.Error("the error carries the access token")
 				}
-				if err != nil && strings.Count(err.Error(), "markread:") != 1 {
-					t.Errorf("error %q: want one markread: prefix, at the start", err)
+				if err != nil && strings.Contains(err.Error(), "markread:") {
+					t.Errorf("error %q: errors carry no package prefix", err)
 				}
 				outcome := "success"
 				if err != nil {
@@ -685,7 +685,7 @@ func TestMaxRetriesZeroMakesOneAttempt(t *testing.T) {
 		return true
 	})
 	_, err := fs.client(t, WithMaxRetries(0)).MarkConversationRead(context.Background(), "1", "2")
-	if fs.requests.Load() != 1 || err == nil || !strings.Contains(err.Error(), "after 1 attempt)") {
+	if fs.requests.Load() != 1 || err == nil || strings.Contains(err.Error(), "attempt") {
 		t.Errorf("got %v after %d requests; want one attempt", err, fs.requests.Load())
 	}
 }

@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"strconv"
 )
 
 // ErrInvalidConversationID is the errors.Is target for every conversation ID the client rejects.
@@ -21,7 +20,7 @@ const maxIDDigits = 19
 //
 // The error wraps ErrInvalidConversationID, quotes id and says what is wrong. A valid ID allocates nothing.
 func ValidateConversationID(id string) error {
-	return prefixed(validateConversationID(id))
+	return validateConversationID(id)
 }
 
 func validateConversationID(id string) error {
@@ -39,8 +38,8 @@ func NormalizeConversationID(id string) (string, error) {
 			if digitRun(id[:i]) && digitRun(id[i+1:]) {
 				return id[:i] + "-" + id[i+1:], nil
 			}
-			return "", prefixed(fmt.Errorf("%w %s: want \"<user ID>:<user ID>\" with 1 to %d ASCII digits on each side",
-				ErrInvalidConversationID, quoteInput(id), maxIDDigits))
+			return "", fmt.Errorf("%w %s: want \"<user ID>:<user ID>\" with 1 to %d ASCII digits on each side",
+				ErrInvalidConversationID, quoteInput(id), maxIDDigits)
 		}
 	}
 	if err := ValidateConversationID(id); err != nil {
@@ -101,7 +100,7 @@ func allDigits(s string) bool {
 // Marker and the command line all refuse anything else with this one rule, before anything is sent. The
 // error wraps ErrInvalidSequenceID and quotes seq.
 func ValidateSequenceID(seq string) error {
-	return prefixed(validateSequenceID(seq))
+	return validateSequenceID(seq)
 }
 
 func validateSequenceID(seq string) error {
@@ -112,14 +111,4 @@ func validateSequenceID(seq string) error {
 		return fmt.Errorf("%w %s: want the sequence ID of the last message read, ASCII digits only", ErrInvalidSequenceID, quoteInput(seq))
 	}
 	return nil
-}
-
-// quoteInput quotes caller input for an error message with %q semantics, cut to a readable length so that
-// a megabyte of garbage does not become a megabyte of error text.
-func quoteInput(s string) string {
-	const keep = 64
-	if len(s) <= keep {
-		return strconv.Quote(s)
-	}
-	return strconv.Quote(s[:keep]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }

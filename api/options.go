@@ -124,7 +124,7 @@ func WithUserAgent(ua string) Option {
 		if ua == "" || strings.ContainsFunc(ua, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
 			return fmt.Errorf("WithUserAgent: %s is not a valid header value", quoteInput(ua))
 		}
-		c.userAgent = ua
+		c.userAgent = []string{ua}
 		return nil
 	}
 }

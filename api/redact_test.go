@@ -1,20 +1,18 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
-
-	"github.com/xchat-go/markread/api/apitest"
 )
 
 // everyVerb prints v with every fmt verb a careless log line might use.
@@ -41,7 +39,7 @@ func nested(token string) string {
 	return `{"` + e + `":["` + e + `",{"deep":{"deeper":["x","` + e + `"]}}],"n":1}`
 }
 
-func TestPartialSuccessProblemsAreScrubbed(t *testing.T) {
+func TestPartialSuccessProblemsAreRedacted(t *testing.T) {
 	e := escapeJSON(testToken)
 	body := `{"data":{"success":true},"errors":[{"type":"about:blank","title":"t","detail":"echo ` + e +
 		`","object":` + nested(testToken) + `,"array":["` + e + `"],"` + e + `":true},"` + e + `"]}`
@@ -60,7 +58,7 @@ func TestPartialSuccessProblemsAreScrubbed(t *testing.T) {
 	}
 }
 
-func TestFailureProblemsAreScrubbedAtAnyDepth(t *testing.T) {
+func TestFailureProblemsAreRedactedAtAnyDepth(t *testing.T) {
 	body := `{"type":"about:blank","title":"Forbidden","status":403,"reason":` + nested(testToken) +
 		`,"errors":[{"message":"m","list":[[["` + escapeJSON(testToken) + `"]]]}]}`
 	c := setup(t, reply(403, "application/problem+json", body), WithMaxRetries(0))
@@ -75,10 +73,9 @@ func TestFailureProblemsAreScrubbedAtAnyDepth(t *testing.T) {
 	}
 }
 
-func TestEchoedHeadersAreScrubbed(t *testing.T) {
+func TestEchoedHeaderValuesAreRedacted(t *testing.T) {
 	c := setup(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Echo", r.Header.Get("Authorization"))
-		w.Header().Set("X-"+testToken, "name")
 		reply(200, "application/json", successBody)(w, r)
 	})
 	res, err := c.MarkConversationRead(context.Background(), "1", "2")
@@ -90,18 +87,6 @@ func TestEchoedHeadersAreScrubbed(t *testing.T) {
 	}
 	if got := res.Header.Get("X-Echo"); got != "Bearer "+redacted {
 		t.Errorf("X-Echo = %q, want the token replaced", got)
-	}
-}
-
-func TestEscapedEchoInAnUndecodableBodyIsWithheld(t *testing.T) {
-	c := setup(t, reply(502, "text/html", `<p>\u0074`+escapeJSON(testToken)[6:]+`</p>`), WithMaxRetries(0))
-	_, err := c.MarkConversationRead(context.Background(), "1", "2")
-	var apiErr *APIError
-	if !errors.As(err, &apiErr) {
-		t.Fatalf("err = %v", err)
-	}
-	if !strings.Contains(apiErr.Body, "withheld") || leaks(everyVerb(err), testToken) {
-		t.Errorf("Body = %q; want it withheld", apiErr.Body)
 	}
 }
 
@@ -142,7 +127,7 @@ func (oddTypeSource) Token() (*oauth2.Token, error) {
 	return &oauth2.Token{AccessToken: testToken, TokenType: "Bearer extra"}, nil
 }
 
-func TestTheTokenIsScrubbedWhateverItsType(t *testing.T) {
+func TestTheTokenIsRedactedWhateverItsType(t *testing.T) {
 	c := setup(t, func(w http.ResponseWriter, r *http.Request) {
 		if got := r.Header.Get("Authorization"); got != "Bearer "+testToken {
 			t.Errorf("Authorization is not the bearer token")
@@ -155,183 +140,115 @@ func TestTheTokenIsScrubbedWhateverItsType(t *testing.T) {
 	}
 }
 
-// sealedSource is a caller's own token source whose error quotes the secret it holds.
-type sealedSource struct {
-	secret string
-	cause  error
+// escapeJSON writes every byte of s as a \u00XX escape: the same text once decoded, other bytes on the wire.
+func escapeJSON(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		fmt.Fprintf(&b, `\u%04x`, s[i])
+	}
+	return b.String()
 }
 
-var errSealed = errors.New("sealed")
-
-func (s sealedSource) Token() (*oauth2.Token, error) {
-	return nil, fmt.Errorf("vault entry %s: %w", s.secret, s.cause)
-}
-
-// TestATokenSourceErrorShowsNothingTheTokenEndpointEchoes: a Client with a token source that is not
-// markread's own shows none of its error's text but a token endpoint's status and error code, since
-// x/oauth2 quotes an answer it cannot parse whole, and a URL it was redirected to as it is; the error
-// stays reachable with errors.As.
-func TestATokenSourceErrorShowsNothingTheTokenEndpointEchoes(t *testing.T) {
-	const refreshToken = "echoed-refresh-token-5c2e9a0d"
-	var urlErr *url.Error
-	cases := []struct {
-		name     string
-		endpoint http.HandlerFunc // x/oauth2's refreshing source's token endpoint, if any
-		source   oauth2.TokenSource
-		want     string
-		cause    func(error) bool
-	}{
-		{name: "an unparsable answer", endpoint: func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"access_token":"new-access-token-0123","expires_in":"%s"}`, r.PostFormValue("refresh_token"))
-		}, want: "token source: it failed"},
-		{name: "a redirect's target", endpoint: func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "http://echo.invalid/?rt="+r.PostFormValue("refresh_token"), http.StatusTemporaryRedirect)
-		}, want: "token source: its request to http://echo.invalid failed", cause: func(err error) bool { return errors.As(err, &urlErr) }},
-		{name: "a source of the caller's own", source: sealedSource{refreshToken, errSealed},
-			want: "token source: it failed;", cause: func(err error) bool { return errors.Is(err, errSealed) }},
-		{name: "a source that timed out", source: sealedSource{refreshToken, context.DeadlineExceeded},
-			want: "token source: it failed (timed out)", cause: func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			src := c.source
-			if c.endpoint != nil {
-				endpoint := apitest.InProcess(c.endpoint)
-				transport := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-					if r.URL.Host == "echo.invalid" {
-						return nil, errors.New("no such host")
-					}
-					return endpoint.RoundTrip(r)
-				})
-				ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: transport})
-				conf := &oauth2.Config{ClientID: "app", Endpoint: oauth2.Endpoint{TokenURL: "http://127.0.0.1/token", AuthStyle: oauth2.AuthStyleInParams}}
-				src = conf.TokenSource(ctx, &oauth2.Token{AccessToken: "old", RefreshToken: refreshToken, Expiry: time.Now().Add(-time.Hour)})
-			}
-			client := setup(t, func(http.ResponseWriter, *http.Request) { t.Error("a request was sent without a token") },
-				WithTokenSource(src))
-			_, err := client.MarkConversationRead(context.Background(), "1", "2")
-			if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("err = %q, want ErrNoToken saying %q", strings.ReplaceAll(fmt.Sprint(err), refreshToken, "[SECRET]"), c.want)
-			}
-			if leaks(everyVerb(err), refreshToken) {
-				t.Error("the error shows the refresh token")
-			}
-			if c.cause != nil && !c.cause(err) {
-				t.Error("the source's error is not reachable with errors.Is/As")
-			}
-		})
-	}
-}
-
-func TestBaseURLErrorsNameTheProblemWithoutTheInput(t *testing.T) {
-	const secret = "hunter2secret"
-	tests := []struct{ url, want string }{
-		{"https:u:" + secret + "@api.x.com", "user info"},
-		{"u:" + secret + "@api.x.com", "user info"},
-		{"https://bot:" + secret + "@api.x.com", "user info"},
-		{"https://bot:" + secret + "@api.x.com/%zz", "does not parse"},
-		{"https://api.x.com/?access_token=" + secret, "query"},
-		{"https://api.x.com/?" + secret, "query"},
-		{"https://api.x.com/#" + secret, "fragment"},
-		{"ftp://" + secret + ".example.com", "scheme"},
-		{"http://" + secret + ".example.com", "https unless its host is loopback"},
-		{"https:///" + secret, "no host"},
-		{"//" + secret + "/x", "scheme"},
-		{secret, "scheme"},
-		{"https://api.x.com/\x00" + secret, "does not parse"},
-	}
-	for _, tt := range tests {
-		_, err := NewClient(WithToken("t"), WithBaseURL(tt.url))
-		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), secret) ||
-			strings.Contains(fmt.Sprintf("%+v %#v", err, err), secret) {
-			t.Errorf("WithBaseURL(<%d bytes>): err = %v; want one naming %q without the input", len(tt.url), err, tt.want)
-		}
-	}
-}
-
-// TestServerTextStaysOnOneLine: line breaks, ANSI escapes and bidi overrides a server puts in its
-// problems come out escaped in Error(), and as received on the typed values.
-func TestServerTextStaysOnOneLine(t *testing.T) {
-	detail := "bad\nmarkread: forged line\r\x1b[31mred\x1b[0m \u202egnp.exe"
-	body, _ := json.Marshal(map[string]any{"type": "about:blank", "title": "t\x07", "detail": detail})
-	c := setup(t, reply(400, "application/problem+json", string(body)), WithMaxRetries(0))
+func TestJSONEscapedTokenEchoIsRedacted(t *testing.T) {
+	body := `{"type":"about:blank","title":"Unauthorized","detail":"token ` + escapeJSON(testToken) +
+		`","echo":"` + escapeJSON(testToken) + `","errors":[{"message":"` + escapeJSON(testToken) + `"}]}`
+	c := setup(t, reply(401, "application/problem+json", body), WithMaxRetries(0))
 	_, err := c.MarkConversationRead(context.Background(), "1", "2")
 	var apiErr *APIError
-	if !errors.As(err, &apiErr) {
-		t.Fatalf("err = %v", err)
+	if !errors.As(err, &apiErr) || len(apiErr.Problems) != 2 {
+		t.Fatalf("err = %v, want an *APIError with 2 problems", err)
 	}
-	text := err.Error()
-	if strings.ContainsAny(text, "\n\r\x1b\x07\u202e") {
-		t.Errorf("Error() = %q, want control characters escaped", text)
+	text := fmt.Sprintf("%v %+v %#v %+v", err, err, err, apiErr.Problems)
+	for _, p := range apiErr.Problems {
+		for _, raw := range p.Extra {
+			text += string(raw)
+		}
 	}
-	if !strings.Contains(text, `bad\nmarkread: forged line\r\x1b[31mred`) || !strings.Contains(text, `\u202e`) {
-		t.Errorf("Error() = %q, want the escapes shown", text)
+	if strings.Contains(text, testToken) {
+		t.Error("the error or its problems carry the access token")
 	}
-	if apiErr.Problems[0].Detail != detail {
-		t.Errorf("Detail = %q, want it as received", apiErr.Problems[0].Detail)
+	if !strings.Contains(apiErr.Problems[0].Detail, redacted) {
+		t.Errorf("Detail = %q, want the token replaced by %s", apiErr.Problems[0].Detail, redacted)
 	}
 }
 
-// TestARedirectThatDropsTheBodyIsAnError: 301, 302 and 303 would turn the POST into a bodiless GET; the
-// answer to that GET must never count as the mark.
-func TestARedirectThatDropsTheBodyIsAnError(t *testing.T) {
-	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther} {
-		t.Run(http.StatusText(status), func(t *testing.T) {
-			var targetRequests int
-			target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				targetRequests++
-				reply(200, "application/json", successBody)(w, r)
-			}))
-			defer target.Close()
-			location := strings.Replace(target.URL, "http://", "http://user:pw-"+testToken+"@", 1) + "/moved?key=query-secret"
+// TestTokenInAStatusLineIsRedacted: a raw server answers with the request's token as its status line,
+// which net/http quotes in its error; neither the error nor the retry log may carry it.
+func TestTokenInAStatusLineIsRedacted(t *testing.T) {
+	addr := rawServer(t, func(token string) string {
+		return "HTTP/1.1 " + token + " OK\r\nContent-Length: 0\r\n\r\n"
+	})
+	var logs bytes.Buffer
+	c, err := NewClient(WithBaseURL(addr), WithToken(testToken), WithMaxRetries(1),
+		WithBackoff(time.Millisecond, time.Millisecond), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.MarkConversationRead(context.Background(), "1", "2")
+	if err == nil {
+		t.Fatal("want an error for a malformed status line")
+	}
+	if text := fmt.Sprintf("%v %+v %#v", err, err, err) + logs.String(); strings.Contains(text, testToken) {
+		t.Error("the error or the log carries the access token")
+	}
+	if !strings.Contains(err.Error(), redacted) || !strings.Contains(err.Error(), "after 2 attempts") {
+		t.Errorf("err = %v, want the redacted status line and the attempt count", err)
+	}
+}
+
+// An exact echo is replaced wherever it stands: at the excerpt's cut, among invalid UTF-8, in problem
+// keys at any depth, in header values.
+func TestEchoesAnywhereAreRedacted(t *testing.T) {
+	for name, body := range map[string]string{
+		"raw at cut":          strings.Repeat("a", 190) + testToken + strings.Repeat("b", 300),
+		"escaped at cut":      strings.Repeat("a", 190) + escapeJSON(testToken) + strings.Repeat("b", 300),
+		"invalid utf8 around": "\xff\xfe" + testToken + "\xc3",
+		"key":                 `{"type":"about:blank","title":"x","` + escapeJSON(testToken) + `":{"` + escapeJSON(testToken) + `":1}}`,
+		"errors in success":   `{"data":{"success":true},"errors":[{"` + escapeJSON(testToken) + `":[["` + escapeJSON(testToken) + `"]]}]}`,
+	} {
+		for _, status := range []int{200, 400, 502} {
 			c := setup(t, func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Location", location)
-				w.WriteHeader(status)
-			})
+				w.Header().Set("X-Echo", testToken)
+				reply(status, "application/json", body)(w, r)
+			}, WithMaxRetries(0))
 			res, err := c.MarkConversationRead(context.Background(), "1", "2")
-			if res != nil || !errors.Is(err, ErrRedirect) {
-				t.Fatalf("got %+v, %v; want ErrRedirect", res, err)
+			text := everyVerb(err) + everyVerb(res)
+			if res != nil {
+				b, _ := json.Marshal(res.Problems)
+				text += string(b) + fmt.Sprint(res.Header)
 			}
-			text := everyVerb(err)
-			if !strings.Contains(err.Error(), fmt.Sprint(status)) || !strings.Contains(err.Error(), target.URL) {
-				t.Errorf("err = %v; want the status and the target's origin", err)
+			var apiErr *APIError
+			if errors.As(err, &apiErr) {
+				b, _ := json.Marshal(apiErr.Problems)
+				text += string(b) + fmt.Sprint(apiErr.Header) + apiErr.Body
 			}
-			if strings.Contains(text, "pw-") || strings.Contains(text, "query-secret") || strings.Contains(text, "/moved") || leaks(text, testToken) {
-				t.Errorf("err = %v; shows more of the target than its origin", err)
+			if leaks(text, testToken) {
+				t.Errorf("%s %d: leaks", name, status)
 			}
-			if targetRequests != 0 {
-				t.Errorf("the target got %d requests, want none", targetRequests)
-			}
-		})
+		}
 	}
 }
 
-func TestSameOriginTemporaryRedirectKeepsTheMark(t *testing.T) {
-	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
-		var gotAuth, gotBody string
-		mux := http.NewServeMux()
-		mux.HandleFunc("/old/", func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "/new/"+strings.TrimPrefix(r.URL.Path, "/old/"), status)
-		})
-		mux.HandleFunc("POST /new/", func(w http.ResponseWriter, r *http.Request) {
-			gotAuth = r.Header.Get("Authorization")
-			b := new(strings.Builder)
-			_, _ = fmt.Fprint(b, r.ContentLength)
-			gotBody = b.String()
+// TestAnyTokenLeavesASuccessASuccess: redaction comes after parsing, so a token that is part of X's
+// answer ("t", "true", "900") neither turns a success into an error nor loses a rate-limit figure.
+func TestAnyTokenLeavesASuccessASuccess(t *testing.T) {
+	for _, token := range []string{"t", "a", "s", "true", "data", "ucc", "1", "9", "900", "899"} {
+		c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Rate-Limit-Limit", "900")
+			w.Header().Set("X-Rate-Limit-Remaining", "899")
+			w.Header().Set("X-Rate-Limit-Reset", "1900000000")
 			reply(200, "application/json", successBody)(w, r)
-		})
-		srv := httptest.NewServer(mux)
-		c, err := NewClient(WithBaseURL(srv.URL+"/old"), WithToken(testToken))
-		if err != nil {
-			t.Fatal(err)
+		}, WithToken(token))
+		res, err := c.MarkConversationRead(context.Background(), "1", "2")
+		if err != nil || !res.Success {
+			t.Errorf("token %q: got %v; want a success", token, err)
+			continue
 		}
-		if _, err := c.MarkConversationRead(context.Background(), "1", "2"); err != nil {
-			t.Errorf("%d: %v", status, err)
+		if rl := res.RateLimit; rl.Limit != 900 || rl.Remaining != 899 || rl.Reset.Unix() != 1900000000 {
+			t.Errorf("token %q: rate limit %+v; want 900, 899, 1900000000", token, rl)
 		}
-		if gotAuth != "Bearer "+testToken || gotBody == "0" {
-			t.Errorf("%d: the redirected request lost its token or body (content length %s)", status, gotBody)
+		if got := res.Header.Get("X-Rate-Limit-Limit"); token == "900" && got != redacted {
+			t.Errorf("token %q: the header value that equals it reads %q; want it replaced", token, got)
 		}
-		srv.Close()
 	}
 }

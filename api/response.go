@@ -11,81 +11,79 @@ import (
 	"github.com/xchat-go/markread/gen"
 )
 
+// canonicalSuccess is the body X sends for a plain success, recognised before any other work.
+var canonicalSuccess = []byte(`{"data":{"success":true}}`)
+
 // readResponse reads and closes resp's body and turns the answer into a result or an error, branching on
-// the status code first: the content type X sends does not always match its definition. Everything that
-// can reach the caller is scrubbed of the request's secrets first.
-func (c *Client) readResponse(resp *http.Response, scrub scrubber) (*MarkReadResult, error) {
-	body, err := readBody(resp.Body, c.maxResponseBytes)
+// the status code first: the content type X sends does not always match its definition. What it returns
+// is as X sent it; send redacts it.
+func (c *Client) readResponse(resp *http.Response) (*MarkReadResult, error) {
+	body, err := readBody(resp, c.maxResponseBytes)
 	if err != nil {
-		if err == errTooLarge {
-			return nil, errNotRetryable{fmt.Errorf("%w: more than %d bytes (HTTP %d)", ErrResponseTooLarge, c.maxResponseBytes, resp.StatusCode)}
-		}
 		return nil, fmt.Errorf("HTTP %d: reading the response: %w", resp.StatusCode, err)
 	}
-	body = scrub.bytes(body)
-	header := scrub.header(resp.Header)
-	rl := parseRateLimit(header)
-
-	if resp.StatusCode == http.StatusOK {
-		if bytes.Equal(body, canonicalSuccess) {
-			// X's usual answer, without a decode: it saves 8 of the 53 allocations of a call, which keeps the
-			// client cheaper per call than the generated client alone (BENCHMARKS.md, "Per call without a
-			// network").
-			return &MarkReadResult{Success: true, RateLimit: rl, Header: header}, nil
-		}
+	ok := resp.StatusCode == http.StatusOK
+	if ok && bytes.Equal(body, canonicalSuccess) {
+		return &MarkReadResult{Success: true, RateLimit: parseRateLimit(resp.Header), Header: resp.Header}, nil
+	}
+	apiErr := &APIError{StatusCode: resp.StatusCode, RateLimit: parseRateLimit(resp.Header), Header: resp.Header}
+	if ok {
 		// data and errors are decoded apart, so that a malformed errors member cannot hide X's confirmation.
 		var payload struct {
 			Data   *gen.MarkChatConversationReadResponseData `json:"data"`
 			Errors json.RawMessage                           `json:"errors"`
 		}
 		if json.Unmarshal(body, &payload) != nil {
-			return nil, &APIError{StatusCode: resp.StatusCode, Body: excerpt(body, scrub), RateLimit: rl, Header: header}
+			apiErr.Body = string(body)
+			return nil, apiErr
 		}
-		problems := decodeProblemList(payload.Errors, scrub)
+		problems := decodeProblemList(payload.Errors)
 		if payload.Data != nil && payload.Data.Success {
-			return &MarkReadResult{Success: true, Problems: problems, RateLimit: rl, Header: header}, nil
+			return &MarkReadResult{Success: true, Problems: problems, RateLimit: apiErr.RateLimit, Header: resp.Header}, nil
 		}
-		return nil, &APIError{StatusCode: resp.StatusCode, Problems: problems, RateLimit: rl, Header: header}
+		apiErr.Problems = problems
+		return nil, apiErr
 	}
-
-	apiErr := &APIError{
-		StatusCode: resp.StatusCode,
-		RateLimit:  rl,
-		RetryAfter: retryAfter(header, time.Now()),
-		Header:     header,
-	}
-	if problems, ok := decodeProblems(body, scrub); ok {
+	apiErr.RetryAfter = retryAfter(resp.Header, time.Now())
+	if problems, ok := decodeProblems(body); ok {
 		apiErr.Problems = problems
 	} else {
-		apiErr.Body = excerpt(body, scrub)
+		apiErr.Body = string(body) // cut to an excerpt once redacted
 	}
 	return nil, apiErr
 }
 
-// canonicalSuccess is the body X sends for a plain success.
-var canonicalSuccess = []byte(`{"data":{"success":true}}`)
-
-// errTooLarge is readBody's report of a body over its limit.
-var errTooLarge = fmt.Errorf("%w", ErrResponseTooLarge)
-
-// readBody reads at most limit bytes and closes the body. Reading to the end lets the connection be
-// reused; a body over the limit is not drained, and its connection is dropped instead.
-func readBody(body io.ReadCloser, limit int64) ([]byte, error) {
-	defer func() { _ = body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(body, limit+1))
-	if err != nil {
-		return nil, err
+// readBody reads at most limit bytes of resp's body and closes it. Reading to the end lets the
+// connection be reused; a body over the limit is not drained, and its connection is dropped instead.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	defer func() { _ = resp.Body.Close() }()
+	size := int64(512)
+	if n := resp.ContentLength; n >= 0 {
+		size = min(n, limit) + 1 // one more byte to read the end without growing
 	}
-	if int64(len(data)) > limit {
-		return nil, errTooLarge
+	buf := make([]byte, 0, size)
+	for {
+		n, err := resp.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, limit)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
 	}
-	return data, nil
 }
 
 // decodeProblems reads the problems of an error body in any of X's shapes: an RFC 7807 object, an object
 // with an "errors" array (beside a top-level problem or not), or {"code", "message"}. It reports false when
-// the body holds none of them. The problems come back scrubbed of the request's secrets.
-func decodeProblems(body []byte, scrub scrubber) ([]Problem, bool) {
+// the body holds none of them.
+func decodeProblems(body []byte) ([]Problem, bool) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
 		return nil, false
@@ -101,33 +99,30 @@ func decodeProblems(body []byte, scrub scrubber) ([]Problem, bool) {
 		top.Extra = nil
 	}
 	if !top.isZero() {
-		scrub.problem(&top)
 		problems = append(problems, top)
 	}
 	if hasList {
-		problems = append(problems, decodeProblemList(list, scrub)...)
+		problems = append(problems, decodeProblemList(list)...)
 	}
 	return problems, len(problems) > 0
 }
 
 // decodeProblemList decodes an "errors" member leniently: an entry that is not a problem object, or a
-// member that is not a list, becomes a Problem whose Detail quotes it, so that nothing X said is dropped.
-// The problems come back scrubbed of the request's secrets.
-func decodeProblemList(raw json.RawMessage, scrub scrubber) []Problem {
+// member that is not a list, is kept in a Problem's Extra, so that nothing X said is dropped.
+func decodeProblemList(raw json.RawMessage) []Problem {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil
 	}
 	var entries []json.RawMessage
 	if json.Unmarshal(raw, &entries) != nil {
-		return []Problem{{Detail: "undecodable errors member: " + excerpt(raw, scrub)}}
+		return []Problem{{Detail: "an errors member that is not a list", Extra: map[string]json.RawMessage{"errors": raw}}}
 	}
 	problems := make([]Problem, 0, len(entries))
 	for _, entry := range entries {
 		var p Problem
 		if json.Unmarshal(entry, &p) != nil {
-			p = Problem{Detail: "undecodable error entry: " + excerpt(entry, scrub)}
+			p = Problem{Detail: "an error entry that is not an object", Extra: map[string]json.RawMessage{"entry": entry}}
 		}
-		scrub.problem(&p)
 		problems = append(problems, p)
 	}
 	return problems

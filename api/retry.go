@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // retryPolicy is the Client's retry settings (WithMaxRetries, WithMaxRateLimitWait, WithBackoff).
@@ -18,56 +20,46 @@ type retryPolicy struct {
 // attemptResult is everything the retry rule looks at after one attempt.
 type attemptResult struct {
 	attempt int   // 1 for the first request of a call
-	status  int   // the answer's HTTP status; 0 when none arrived (a transport error)
 	err     error // the attempt's error
-	// resumeAt is when the answer's rate-limit headers or Retry-After said X accepts calls again
-	// (APIError.RetryAt), and retryAfter what Retry-After alone said; zero when they named no time.
-	resumeAt   time.Time
-	retryAfter time.Time
-	now        time.Time
+	now     time.Time
 	// timeLeft is how long the call's context has left; noDeadline when it has no deadline.
 	timeLeft time.Duration
 }
 
 const noDeadline = time.Duration(1<<63 - 1)
 
-// decide is the one retry rule, the README's retry table as a pure function: whether to retry after an
-// attempt, and after how long. jitter, in [0, 1), picks the point within the backoff's jitter range.
+// decide is the Client's retry rule, the README's retry table as a pure function: whether to retry after
+// an attempt, and after how long. jitter, in [0, 1), picks the point within the backoff's jitter range.
 //
-//   - no retries left, an error a retry cannot mend (see errNotRetryable), or a 200 that is not a
-//     success: no retry;
-//   - a transport error or a 5xx: backoff;
+//   - no retries left, or a failure that is not transient: no retry;
 //   - a 503 with Retry-After: wait until then if that is within the longer of MaxRateLimitWait and the
-//     backoff's maximum, whatever MaxRateLimitWait is, else no retry;
+//     backoff's maximum, else no retry;
 //   - a 429 naming a reset in the future: wait until then if that is within MaxRateLimitWait, else no
 //     retry; a 429 naming no usable reset: backoff, unless MaxRateLimitWait is 0 (waiting is off);
-//   - any other status: no retry;
+//   - any other transient failure: backoff;
 //   - and never a wait that outlives the context.
 func (p retryPolicy) decide(r attemptResult, jitter float64) (time.Duration, bool) {
-	var notRetryable errNotRetryable
-	if r.attempt > p.maxRetries || errors.As(r.err, &notRetryable) {
+	if r.attempt > p.maxRetries || !transient(r.err) {
 		return 0, false
 	}
-	wait := p.backoff(r.attempt, jitter)
+	wait := backoff(r.attempt, p.backoffMin, p.backoffMax, jitter)
+	var apiErr *APIError
 	switch {
-	case r.status == 0:
-	case r.status == http.StatusTooManyRequests:
-		if r.resumeAt.After(r.now) {
-			wait = r.resumeAt.Sub(r.now)
+	case !errors.As(r.err, &apiErr):
+	case apiErr.StatusCode == http.StatusTooManyRequests:
+		if at := apiErr.RetryAt(); at.After(r.now) {
+			wait = at.Sub(r.now)
 			if wait > p.maxRateLimitWait {
 				return 0, false
 			}
 		} else if p.maxRateLimitWait == 0 {
-			return 0, false // the caller waits out rate limits itself
+			return 0, false
 		}
-	case r.status == http.StatusServiceUnavailable && r.retryAfter.After(r.now):
-		wait = r.retryAfter.Sub(r.now)
+	case apiErr.StatusCode == http.StatusServiceUnavailable && apiErr.RetryAfter.After(r.now):
+		wait = apiErr.RetryAfter.Sub(r.now)
 		if wait > max(p.maxRateLimitWait, p.backoffMax) {
 			return 0, false
 		}
-	case r.status >= 500 && r.status <= 599:
-	default:
-		return 0, false
 	}
 	if wait >= r.timeLeft {
 		return 0, false
@@ -75,19 +67,41 @@ func (p retryPolicy) decide(r attemptResult, jitter float64) (time.Duration, boo
 	return wait, true
 }
 
-// backoff is the capped exponential delay before retry number attempt, with "equal jitter": half fixed,
-// half random, so that many clients failing together do not retry together. It never exceeds
-// backoffMax and never overflows, whatever the settings.
-func (p retryPolicy) backoff(attempt int, jitter float64) time.Duration {
-	d := p.backoffMin
-	for i := 1; i < attempt && d < p.backoffMax; i++ {
-		if d > p.backoffMax/2 {
-			d = p.backoffMax
+// transient reports whether a failed attempt may succeed if repeated: no usable answer, a 5xx or a 429,
+// or a token source's failure other than a refusal only a person can mend. The Client's retry rule and
+// the Marker share it.
+func transient(err error) bool {
+	var apiErr *APIError
+	var refusal *oauth2.RetrieveError
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &apiErr):
+		return apiErr.StatusCode >= 500 && apiErr.StatusCode <= 599 || apiErr.StatusCode == http.StatusTooManyRequests
+	case errors.Is(err, ErrRedirect), errors.Is(err, ErrResponseTooLarge),
+		errors.Is(err, ErrInvalidConversationID), errors.Is(err, ErrInvalidSequenceID),
+		errors.Is(err, ErrLoginRequired):
+		return false // the same request meets the same answer
+	case errors.As(err, &refusal):
+		return refusal.ErrorCode != "invalid_grant" && refusal.ErrorCode != "invalid_client" &&
+			refusal.ErrorCode != "unauthorized_client"
+	}
+	return true
+}
+
+// backoff is the capped exponential delay before retry number n (1 for the first), with "equal jitter":
+// half fixed, half random (jitter in [0, 1)), so that many failing together do not retry together. It
+// never exceeds ceiling and never overflows. The Client and the Marker share it.
+func backoff(n int, floor, ceiling time.Duration, jitter float64) time.Duration {
+	d := floor
+	for i := 1; i < n && d < ceiling; i++ {
+		if d > ceiling/2 {
+			d = ceiling
 			break
 		}
 		d *= 2
 	}
-	d = min(d, p.backoffMax)
+	d = min(d, ceiling)
 	half := d / 2
 	return min(half+time.Duration(jitter*float64(d-half)), d) // min: float rounding may add a nanosecond
 }
@@ -112,9 +126,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
-
-// errNotRetryable marks failures that a retry cannot mend: a body over the cap, a refused redirect.
-type errNotRetryable struct{ err error }
-
-func (e errNotRetryable) Error() string { return e.err.Error() }
-func (e errNotRetryable) Unwrap() error { return e.err }
