@@ -71,7 +71,6 @@ func (l errorList) Error() string {
 
 func (l errorList) Unwrap() []error { return l }
 
-
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }

@@ -84,7 +84,9 @@ func TestRetryRule(t *testing.T) {
 
 // TestTransient is the one rule of what may heal by itself, which the Client and the Marker share.
 func TestTransient(t *testing.T) {
-	refusal := func(code string) error { return fmt.Errorf("%w: %w", ErrNoToken, &oauth2.RetrieveError{ErrorCode: code}) }
+	refusal := func(code string) error {
+		return fmt.Errorf("%w: %w", ErrNoToken, &oauth2.RetrieveError{ErrorCode: code})
+	}
 	tests := []struct {
 		name string
 		err  error
