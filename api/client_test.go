@@ -544,3 +544,12 @@ func TestZeroClientDoesNotPanic(t *testing.T) {
 	_, err := c.MarkConversationRead(context.Background(), "1", "2")
 	t.Log(err)
 }
+
+// X's refusal comes back as the *APIError itself, so a type assertion works as well as errors.As.
+func TestAPIErrorIsReturnedAsItIs(t *testing.T) {
+	c := setup(t, reply(403, "application/problem+json", `{"type":"about:blank","title":"Forbidden"}`))
+	_, err := c.MarkConversationRead(context.Background(), "1", "2")
+	if apiErr, ok := err.(*APIError); !ok || apiErr.StatusCode != 403 {
+		t.Errorf("err = %#v; want an *APIError with status 403", err)
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,21 +8,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// TestREADMEShowsThisProgram keeps the README's quick start identical to this compiled, tested program.
-func TestREADMEShowsThisProgram(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	program, err := os.ReadFile("main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(readme, append(append([]byte("```go\n"), program...), "```\n"...)) {
-		t.Error("README.md's quick start is not examples/quickstart/main.go as written; paste the file into the README")
-	}
-}
 
 func TestQuickStartMarksRead(t *testing.T) {
 	var gotPath, gotBody string
