@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -98,21 +97,5 @@ func TestDefaultBaseURLIsTheSpecsServer(t *testing.T) {
 	}
 	if DefaultBaseURL != url {
 		t.Errorf("api.DefaultBaseURL (api/options.go) is %q, but %s is %q", DefaultBaseURL, where, url)
-	}
-}
-
-func TestDocsNameTheSpecsScopes(t *testing.T) {
-	for _, file := range []string{"../README.md", "doc.go"} {
-		text, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mismatches, err := specoracle.ForTest(t).ScopeMismatches(string(text))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range mismatches {
-			t.Errorf("%s %s", strings.TrimPrefix(file, "../"), m)
-		}
 	}
 }
