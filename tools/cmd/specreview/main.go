@@ -84,7 +84,7 @@ func reviewSpec(w io.Writer, root, base string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("git show %s:%s: %v: %s", base, specFile, err, strings.TrimSpace(stderr.String()))
 	}
-	workData, err := os.ReadFile(filepath.Join(root, specFile))
+	workData, err := oas.ReadFile(filepath.Join(root, specFile), specFile)
 	if err != nil {
 		return false, err
 	}
