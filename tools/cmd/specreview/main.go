@@ -49,6 +49,9 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	if strings.HasPrefix(*base, "-") {
+		fail(fmt.Errorf("-base %q: a revision does not begin with '-' (git would read it as an option)", *base))
+	}
 	root, err := filepath.Abs(*repo)
 	if err != nil {
 		fail(err)
