@@ -74,6 +74,9 @@ spec-test-short: $(STATICCHECK) ## vet, staticcheck and the quick tests of the s
 spec-test: spec-test-short ## the spec tools' tests, and a breaking spec edit replayed in a copy of the repository (~20 s)
 	$(GO) -C tools test -count=1 -run '^TestBreakingSpecEditIsCaughtAtEveryStep$$' ./e2e/
 
+docs-check: ## replay docs/regenerating.md in a copy of the repository: each command must print what it shows
+	$(GO) -C tools test -count=1 -run '^TestWalkThrough$$' ./e2e/
+
 bench: ## run the benchmarks side by side and check them against the targets (see BENCHMARKS.md)
 	set -o pipefail; $(GO) test -run='^$$' -bench='^Benchmark(MarkRead|ClientCPU|ValidateConversationID)$$' -benchmem \
 		-count=$(BENCHCOUNT) ./bench/ | tee bench.out
