@@ -17,6 +17,7 @@ export NEW OLD BASE FUZZTIME
 # or a library user's build.
 TOOLBIN     := .cache/bin
 STATICCHECK := $(TOOLBIN)/staticcheck-v0.8.2
+SPECTOOLS   := $(GO) -C tools build -o "../$(TOOLBIN)/" ./cmd/specdiff ./cmd/specreview
 
 .DEFAULT_GOAL := help
 .PHONY: help demo test lint generate check-generated spec-check spec-diff spec-test spec-test-short spec-tools docs-check bench fuzz
@@ -41,10 +42,11 @@ $(STATICCHECK):
 	mv "$(TOOLBIN)/staticcheck" "$@"
 
 spec-tools: ## build specdiff and specreview (tools/) into .cache/bin
-	@$(GO) -C tools build -o "../$(TOOLBIN)/" ./cmd/specdiff ./cmd/specreview
+	@$(SPECTOOLS)
 
 # A report that cannot be made (no git history, say) does not stop the regeneration: hence the "-".
-generate: spec-tools ## report the spec's change against BASE (HEAD), regenerate gen/, report the change to the Go API
+generate: ## report the spec's change against BASE (HEAD), regenerate gen/, report the change to the Go API
+	-@$(SPECTOOLS)
 	-@$(TOOLBIN)/specreview -repo . -base "$$BASE" spec
 	$(GO) generate ./...
 	-@$(TOOLBIN)/specreview -repo . -base "$$BASE" goapi
