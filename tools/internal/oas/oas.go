@@ -73,7 +73,8 @@ func (d Doc) Version() string {
 const MaxSize = 8 << 20
 
 // maxNodes bounds a YAML document's nodes with every alias expanded, so that a few kilobytes of nested
-// aliases cannot make the loader build gigabytes. X's whole definition has about 150 000.
+// aliases cannot make the loader build gigabytes. X's whole definition, about 1.1 MB without aliases,
+// has at most about 550 000: a node takes two bytes or more.
 const maxNodes = 1_000_000
 
 // ReadFile reads the file at path, reported as name, refusing without reading it whole anything that is
@@ -86,6 +87,9 @@ func ReadFile(path, name string) ([]byte, error) {
 	if !info.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", name)
 	}
+	if info.Size() > MaxSize {
+		return nil, tooLarge(name)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -95,17 +99,21 @@ func ReadFile(path, name string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if info.Size() > MaxSize || len(data) > MaxSize {
-		return nil, fmt.Errorf("%s: larger than %d MiB; X's whole definition is about 1 MB", name, MaxSize>>20)
+	if len(data) > MaxSize {
+		return nil, tooLarge(name)
 	}
 	return data, nil
+}
+
+func tooLarge(name string) error {
+	return fmt.Errorf("%s: larger than %d MiB; X's whole definition is about 1 MB", name, MaxSize>>20)
 }
 
 // CheckYAML refuses a document larger than MaxSize or whose aliases expand to more than maxNodes nodes.
 // Text that is not YAML passes: the loader then tries it as JSON, which has no aliases.
 func CheckYAML(data []byte, name string) error {
 	if len(data) > MaxSize {
-		return fmt.Errorf("%s: larger than %d MiB; X's whole definition is about 1 MB", name, MaxSize>>20)
+		return tooLarge(name)
 	}
 	var root yaml.Node
 	if yaml.Unmarshal(data, &root) != nil {
