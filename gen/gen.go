@@ -40,7 +40,7 @@ type MarkChatConversationReadResponseData struct {
 	Success bool `json:"success"`
 }
 
-// Problem An RFC 7807 problem as X sends it. Known type URIs (prefix https://api.x.com/2/problems/): resource-not-found, invalid-request, not-authorized-for-resource, not-authorized-for-field, field-unauthorized, field-hydration-failure, resource-unavailable, disallowed-resource, internal-error. X also sends types it does not list (client-forbidden, usage-capped, unsupported-authentication, about:blank) and the older https://api.twitter.com/2/problems/ prefix.
+// Problem An RFC 7807 problem as X sends it. Known type URIs (prefix https://api.x.com/2/problems/): resource-not-found, invalid-request, not-authorized-for-resource, not-authorized-for-field, field-unauthorized, field-hydration-failure, resource-unavailable, disallowed-resource, internal-error, recipient-not-messageable; and on https://api.twitter.com/2/problems/: duplicate-rules and invalid-rules, which have no status, and invalid-rules a details array of strings instead of detail. X also sends types it does not list (client-forbidden, usage-capped, unsupported-authentication, about:blank) and the older https://api.twitter.com/2/problems/ prefix.
 type Problem struct {
 	Detail       *string `json:"detail,omitempty"`
 	Field        *string `json:"field,omitempty"`

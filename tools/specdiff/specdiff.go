@@ -4,9 +4,9 @@
 package specdiff
 
 import (
+	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
@@ -50,12 +50,15 @@ func (m Matcher) matches(c oas.Change) bool {
 // LoadSimplifications reads and checks a simplifications file: every entry needs a name, a reason and
 // at least one check, so that nothing is left out of a report without saying why.
 func LoadSimplifications(path string) (*Simplifications, error) {
-	data, err := os.ReadFile(path)
+	data, err := oas.ReadFile(path, path)
 	if err != nil {
 		return nil, err
 	}
+	if err := oas.CheckYAML(data, path); err != nil {
+		return nil, err
+	}
 	var s Simplifications
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -127,13 +130,13 @@ func Run(opts Options) (*Report, error) {
 		return nil, err
 	}
 	load := func(path string) (oas.Doc, error) {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return oas.Doc{}, err
-		}
 		name := path
 		if opts.Name != nil {
 			name = opts.Name(path)
+		}
+		data, err := oas.ReadFile(path, name)
+		if err != nil {
+			return oas.Doc{}, err
 		}
 		return oas.Load(data, name)
 	}

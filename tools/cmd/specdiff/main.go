@@ -7,8 +7,9 @@
 //	specdiff [-repo DIR] [-old X-DEFINITION] X-DEFINITION
 //
 // X-DEFINITION is X's whole definition as X publishes it (JSON or YAML); the operation is found by its
-// operationId, whatever its path. specdiff exits 0 when it could compare, whatever it found, and 2 when
-// it could not.
+// operationId, whatever its path. The exit status answers "is the fragment still X's definition?": 0 when
+// nothing differs beyond the simplifications, 1 when anything does (info-level changes included: the
+// fragment no longer follows X), and 2 when it could not compare.
 package main
 
 import (
@@ -49,6 +50,9 @@ func main() {
 	}
 	if err := report.Print(os.Stdout); err != nil {
 		fail(err)
+	}
+	if len(report.Changes) > 0 {
+		os.Exit(1)
 	}
 }
 

@@ -49,6 +49,9 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	if strings.HasPrefix(*base, "-") {
+		fail(fmt.Errorf("-base %q: a revision does not begin with '-' (git would read it as an option)", *base))
+	}
 	root, err := filepath.Abs(*repo)
 	if err != nil {
 		fail(err)
@@ -84,7 +87,7 @@ func reviewSpec(w io.Writer, root, base string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("git show %s:%s: %v: %s", base, specFile, err, strings.TrimSpace(stderr.String()))
 	}
-	workData, err := os.ReadFile(filepath.Join(root, specFile))
+	workData, err := oas.ReadFile(filepath.Join(root, specFile), specFile)
 	if err != nil {
 		return false, err
 	}

@@ -3,8 +3,10 @@
 package oas
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"runtime/debug"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"github.com/oasdiff/oasdiff/checker"
 	"github.com/oasdiff/oasdiff/diff"
 	"github.com/oasdiff/oasdiff/load"
+	"go.yaml.in/yaml/v3"
 )
 
 // Level is how much a change matters to a client built from the base document.
@@ -66,9 +69,100 @@ func (d Doc) Version() string {
 	return d.Info.Version
 }
 
+// MaxSize bounds what the tools read: X's whole definition is about 1.1 MB.
+const MaxSize = 8 << 20
+
+// maxNodes bounds a YAML document's nodes with every alias expanded, so that a few kilobytes of nested
+// aliases cannot make the loader build gigabytes. X's whole definition, about 1.1 MB without aliases,
+// has at most about 550 000: a node takes two bytes or more.
+const maxNodes = 1_000_000
+
+// ReadFile reads the file at path, reported as name, refusing without reading it whole anything that is
+// not a regular file (a FIFO or /dev/zero never ends) or is larger than MaxSize.
+func ReadFile(path, name string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", name)
+	}
+	if info.Size() > MaxSize {
+		return nil, tooLarge(name)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1)) // the file may grow after Stat
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(data) > MaxSize {
+		return nil, tooLarge(name)
+	}
+	return data, nil
+}
+
+func tooLarge(name string) error {
+	return fmt.Errorf("%s: larger than %d MiB; X's whole definition is about 1 MB", name, MaxSize>>20)
+}
+
+// CheckYAML refuses a document larger than MaxSize or whose aliases expand to more than maxNodes nodes.
+// Text that is not YAML passes: the loader then tries it as JSON, which has no aliases.
+func CheckYAML(data []byte, name string) error {
+	if len(data) > MaxSize {
+		return tooLarge(name)
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return nil
+	}
+	if _, err := expandedNodes(&root, map[*yaml.Node]int{}); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// expandedNodes counts n's nodes with every alias expanded, each anchored node counted once (memo) and
+// the count stopped as soon as it passes maxNodes.
+func expandedNodes(n *yaml.Node, memo map[*yaml.Node]int) (int, error) {
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return 1, nil
+		}
+		n = n.Alias
+	}
+	if count, ok := memo[n]; ok {
+		if count < 0 {
+			return 0, errors.New("a YAML alias refers to a node that contains it")
+		}
+		return count, nil
+	}
+	memo[n] = -1 // in progress
+	count := 1
+	for _, child := range n.Content {
+		c, err := expandedNodes(child, memo)
+		if err != nil {
+			return 0, err
+		}
+		if count += c; count > maxNodes {
+			return 0, fmt.Errorf("more than %d YAML nodes with its aliases expanded", maxNodes)
+		}
+	}
+	memo[n] = count
+	return count, nil
+}
+
 // Load parses an OpenAPI 3 document, JSON or YAML, with every $ref resolved. References to other files
-// are refused: X publishes its definition as one file, and the project's fragment is one file too.
-func Load(data []byte, name string) (Doc, error) {
+// or URLs are refused, never read: X publishes its definition as one file, and the project's fragment is
+// one file too. A panic inside the libraries becomes an error naming the document.
+func Load(data []byte, name string) (doc Doc, err error) {
+	if err := CheckYAML(data, name); err != nil {
+		return Doc{}, err
+	}
+	defer recoverAs(&err, name)
 	loader := openapi3.NewLoader() // one per document: the loader caches by name
 	loader.IsExternalRefsAllowed = false
 	info, err := load.NewSpecInfoFromData(loader, data, name)
@@ -76,6 +170,14 @@ func Load(data []byte, name string) (Doc, error) {
 		return Doc{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return Doc{Name: name, Info: info}, nil
+}
+
+// recoverAs turns a panic into *err, in one line naming the document: a library's panic on a strange
+// document is that document's fault, not a reason to print a goroutine dump.
+func recoverAs(err *error, name string) {
+	if v := recover(); v != nil {
+		*err = fmt.Errorf("%s: the OpenAPI libraries cannot handle it: %s", name, strings.Join(strings.Fields(fmt.Sprint(v)), " "))
+	}
 }
 
 // Operation finds the path template and method of the operation with the given operationId.
@@ -127,7 +229,15 @@ func (d Doc) Isolate(operationID, at string) (Doc, error) {
 
 // Compare lists every change from base to revision, most severe first: oasdiff's checks down to info
 // level, and the path changes of PathChanges, which oasdiff does not report.
-func Compare(base, revision Doc) ([]Change, error) {
+// Recursive schemas are refused: oasdiff's checks recurse through them until the stack overflows, which
+// no recover can catch.
+func Compare(base, revision Doc) (changes []Change, err error) {
+	for _, doc := range []Doc{base, revision} {
+		if err := checkCycles(doc); err != nil {
+			return nil, err
+		}
+	}
+	defer recoverAs(&err, base.Name+" against "+revision.Name)
 	d, sources, err := diff.GetWithOperationsSourcesMap(diff.NewConfig(), base.Info, revision.Info)
 	if err != nil {
 		return nil, fmt.Errorf("comparing %s with %s: %w", base.Name, revision.Name, err)
@@ -139,7 +249,7 @@ func Compare(base, revision Doc) ([]Change, error) {
 		checker.APIMajorVersionNotBumpedId: checker.NONE,
 	}))
 	localizer := checker.NewDefaultLocalizer()
-	changes := PathChanges(base, revision)
+	changes = PathChanges(base, revision)
 	for _, c := range checker.CheckBackwardCompatibilityUntilLevel(config, d, sources, checker.INFO) {
 		level := Info
 		switch c.GetLevel() {
@@ -156,6 +266,76 @@ func Compare(base, revision Doc) ([]Change, error) {
 	}
 	slices.SortStableFunc(changes, func(a, b Change) int { return int(b.Level) - int(a.Level) })
 	return changes, nil
+}
+
+// checkCycles refuses a document with a schema that contains itself, through any chain of $refs, in the
+// parameters, bodies or headers of its operations.
+func checkCycles(d Doc) error {
+	state := map[*openapi3.Schema]int{} // 1 on the current path, 2 done
+	var walk func(ref *openapi3.SchemaRef, name string) error
+	walk = func(ref *openapi3.SchemaRef, name string) error {
+		if ref == nil || ref.Value == nil {
+			return nil
+		}
+		if ref.Ref != "" {
+			name = ref.Ref
+		}
+		s := ref.Value
+		switch state[s] {
+		case 1:
+			return fmt.Errorf("%s: the schema %s contains itself; recursive schemas cannot be compared", d.Name, name)
+		case 2:
+			return nil
+		}
+		state[s] = 1
+		children := append(append(append([]*openapi3.SchemaRef{s.Items, s.Not}, s.AllOf...), s.AnyOf...), s.OneOf...)
+		children = append(children, s.AdditionalProperties.Schema)
+		for _, p := range s.Properties {
+			children = append(children, p)
+		}
+		for _, c := range children {
+			if err := walk(c, name); err != nil {
+				return err
+			}
+		}
+		state[s] = 2
+		return nil
+	}
+	var roots []*openapi3.SchemaRef
+	content := func(c openapi3.Content) {
+		for _, m := range c {
+			roots = append(roots, m.Schema)
+		}
+	}
+	for _, item := range d.Info.Spec.Paths.Map() {
+		for _, op := range item.Operations() {
+			for _, p := range append(slices.Clone(item.Parameters), op.Parameters...) {
+				if p.Value != nil {
+					roots = append(roots, p.Value.Schema)
+					content(p.Value.Content)
+				}
+			}
+			if op.RequestBody != nil && op.RequestBody.Value != nil {
+				content(op.RequestBody.Value.Content)
+			}
+			for _, r := range op.Responses.Map() {
+				if r.Value != nil {
+					content(r.Value.Content)
+					for _, h := range r.Value.Headers {
+						if h.Value != nil {
+							roots = append(roots, h.Value.Schema)
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, r := range roots {
+		if err := walk(r, "an inline schema"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Checks of this package's own, for what oasdiff does not report.
