@@ -76,8 +76,9 @@ spec-test-short: $(STATICCHECK) ## vet, staticcheck and the quick tests of the s
 spec-test: spec-test-short ## the spec tools' tests, and a breaking spec edit replayed in a copy of the repository (~20 s)
 	$(GO) -C tools test -count=1 -run '^TestBreakingSpecEditIsCaughtAtEveryStep$$' ./e2e/
 
-docs-check: ## replay docs/regenerating.md in a copy of the repository: each command must print what it shows
+docs-check: ## the docs against the code: the walk-through replayed, the README's program, the fault suite's table
 	$(GO) -C tools test -count=1 -run '^TestWalkThrough$$' ./e2e/
+	$(GO) test -tags docs -count=1 -run '^Test(FaultSuite|READMEShowsThisProgram)$$' ./api/ ./examples/quickstart/
 
 bench: ## run the benchmarks side by side and check them against the targets (see BENCHMARKS.md)
 	set -o pipefail; $(GO) test -run='^$$' -bench='^Benchmark(MarkRead|ClientCPU|ValidateConversationID)$$' -benchmem \
