@@ -13,19 +13,10 @@ import (
 )
 
 // WithOAuth1 authenticates with OAuth 1.0a user context: an app's consumer key and secret and a user's
-// access token and secret, which X accepts on this endpoint and which do not expire. Every request,
-// retries included, is signed afresh (HMAC-SHA1, RFC 5849, with a new nonce and timestamp) by
-// github.com/dghubble/oauth1, which keeps the JSON body out of the signature as RFC 5849 §3.4.1.3.1 and
-// X require.
-//
-// The four values are scrubbed from everything a server sends back, as an access token is. They must
-// have the characters X's keys and tokens have (letters, digits and -._~+/, then = padding): anything else
-// is refused, without showing the value, as WithToken refuses a token that was not copied whole.
-//
-// The signature covers the base URL (WithBaseURL) as RFC 5849 has it, without the scheme's default
-// port: a base URL that names that port is used without it (the same server). NewClient refuses a base
-// URL whose port is the other scheme's default (http on 443, https on 80), which the signing library
-// leaves out of the signature where X keeps it, so that X would refuse every request.
+// access token and secret, which do not expire. Every attempt is signed afresh (HMAC-SHA1, RFC 5849) by
+// github.com/dghubble/oauth1, with the JSON body left out of the signature as X requires. The four values
+// must have the characters X's keys have (letters, digits and -._~+/, then = padding). A base URL on the
+// other scheme's default port (https on 80) is refused: the library would sign it without that port.
 func WithOAuth1(consumerKey, consumerSecret, accessToken, accessTokenSecret string) Option {
 	return func(c *Client) error {
 		for _, credential := range []struct{ name, value string }{
