@@ -413,9 +413,15 @@ func (m *Marker) worker() {
 			var err error
 			seq := k.sending
 			m.unlocked(func() { res, err = m.client.send(m.ctx, k.id, seq) })
-			if f := m.done(k, seq, res, err); f != nil {
-				m.unlocked(func() { m.report(f) })
-			}
+			f, retry := m.done(k, seq, res, err)
+			m.unlocked(func() {
+				if retry != nil {
+					m.log(slog.LevelWarn, "markread: Marker will retry a mark after a transient fault", retry...)
+				}
+				if f != nil {
+					m.report(f)
+				}
+			})
 		}
 	}
 	if m.workers--; m.workers == 0 {
@@ -456,8 +462,9 @@ func (m *Marker) take(now, held time.Time) (*markKey, time.Time) {
 	return k, time.Time{}
 }
 
-// done files the outcome of a send, and returns the failure to report if the mark failed.
-func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) *MarkError {
+// done files the outcome of a send, and returns the failure to report if the mark failed, or what to log
+// if it is to be retried.
+func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f *MarkError, retry []slog.Attr) {
 	defer m.work.Broadcast()
 	defer m.settled.Broadcast()
 	now := time.Now()
@@ -472,7 +479,6 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) *M
 	if !errors.Is(err, ErrNoToken) {
 		m.stats.Requests++ // a token source's failure sends nothing
 	}
-	var f *MarkError
 	switch {
 	case err == nil:
 		m.stats.Confirmed++
@@ -493,6 +499,8 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) *M
 		// While nothing succeeds every conversation backs off: the fault is likely the token source's or
 		// the network's, not this conversation's.
 		m.backoffUntil = later(m.backoffUntil, now.Add(backoff(m.faultStreak, markRetryMin, markRetryMax, rand.Float64())))
+		retry = []slog.Attr{slog.String("conversation", k.id), slog.String("seen_until", seq),
+			slog.Int("faults", k.faults), slog.Time("retry_at", k.due), slog.String("error", err.Error())}
 	default:
 		f = &MarkError{k.id, seq, err}
 	}
@@ -507,7 +515,7 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) *M
 	} else {
 		m.idle(k)
 	}
-	return f
+	return f, retry
 }
 
 // requeue puts back a mark whose send did not go through, due no earlier than due, unless the newer mark
