@@ -71,9 +71,8 @@ type Marker struct {
 	reports                              []*MarkError // Close's give-ups, for the workers to report
 	window                               rateWindow   // what X's answers said; zero when pacing is off
 	holdUntil, backoffUntil              time.Time    // after a 429; after transient faults
-	holdWhy                              string
-	holdLogged                           bool // a hold's start was logged and its end is not yet
-	holds, faultStreak                   int  // 429s without a reset, and transient faults, since a success
+	holdLogged                           bool         // a hold's start was logged and its end is not yet
+	holds, faultStreak                   int          // 429s without a reset, and transient faults, since a success
 	stats                                MarkerStats
 	failures                             []error // since the last Flush, at most maxHeldFailures
 	more                                 int     // failures beyond those
@@ -266,7 +265,7 @@ func (m *Marker) Stats() MarkerStats {
 	s := m.stats
 	s.Tracked, s.Pending, s.InFlight = len(m.busy)+len(m.recent)+len(m.older), m.pending, m.inFlight
 	now := time.Now()
-	s.HeldUntil, _ = m.heldUntil(now)
+	s.HeldUntil = m.heldUntil(now)
 	if m.backoffUntil.After(now) {
 		s.BackoffUntil = m.backoffUntil
 	}
@@ -284,7 +283,7 @@ func (m *Marker) Flush(ctx context.Context) error {
 		return ErrMarkerClosed
 	}
 	var lead error
-	if left, err := m.sendPending(ctx); err != nil {
+	if left, err := m.sendPending(ctx); left > 0 {
 		lead = fmt.Errorf("Flush: %w with %s still pending", err, plural.Count(left, "conversation"))
 	}
 	return m.takeFailures(lead)
@@ -303,7 +302,9 @@ func (m *Marker) Close(ctx context.Context) error {
 	m.closed = true
 	var lead error
 	left, ctxErr := m.sendPending(ctx)
-	if ctxErr != nil {
+	if left == 0 {
+		ctxErr = nil
+	} else {
 		lead = fmt.Errorf("Close: %w with %s still pending; their marks are reported as failed", ctxErr, plural.Count(left, "conversation"))
 		m.abort = true
 		m.cancel() // the sends in flight end now, and fail
@@ -311,22 +312,17 @@ func (m *Marker) Close(ctx context.Context) error {
 	for m.inFlight > 0 {
 		m.settled.Wait()
 	}
-	for m.due.Len() > 0 { // only when Close gave up
+	for m.due.Len() > 0 { // only when Close gave up; the workers report them, as Close must not wait
 		k := heap.Pop(&m.due).(*markKey)
 		cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctxErr)
 		if k.lastFault != nil {
 			cause = fmt.Errorf("%w; its last try failed: %w", cause, k.lastFault)
 		}
-		f := &MarkError{k.id, k.pending, cause}
-		k.done = k.pending
-		m.pending--
+		m.pending, k.done = m.pending-1, k.pending
 		delete(m.busy, k.id)
-		m.fail(f)
-		m.reports = append(m.reports, f) // the workers report them, as Close must not wait for the handler
+		m.reports = append(m.reports, m.fail(&MarkError{k.id, k.pending, cause}))
 	}
-	m.stop = true
-	m.wake.Stop()
-	m.rotation.Stop()
+	m.stop, _, _ = true, m.wake.Stop(), m.rotation.Stop()
 	m.work.Broadcast()
 	m.mu.Unlock()
 	if ctxErr == nil {
@@ -361,20 +357,13 @@ func (m *Marker) sendPending(ctx context.Context) (int, error) {
 		defer m.mu.Unlock()
 		m.settled.Broadcast()
 	})()
-	for ctx.Err() == nil {
-		for len(wait) > 0 && !higher(wait[0].seq, wait[0].k.done) {
-			wait = wait[1:]
-		}
-		if len(wait) == 0 {
-			return 0, nil
+	for {
+		wait = slices.DeleteFunc(wait, func(t target) bool { return !higher(t.seq, t.k.done) })
+		if len(wait) == 0 || ctx.Err() != nil {
+			return len(wait), ctx.Err()
 		}
 		m.settled.Wait()
 	}
-	wait = slices.DeleteFunc(wait, func(t target) bool { return !higher(t.seq, t.k.done) })
-	if len(wait) == 0 {
-		return 0, nil
-	}
-	return len(wait), ctx.Err()
 }
 
 // worker sends one conversation's mark at a time until Close stops it, and logs holds and reports
@@ -384,17 +373,15 @@ func (m *Marker) worker() {
 	defer m.mu.Unlock()
 	for !m.stop || len(m.reports) > 0 {
 		now := time.Now()
-		held, why := m.heldUntil(now)
-		switch {
+		held := m.heldUntil(now)
+		switch pending := slog.Int("pending", m.pending); {
 		case !held.IsZero() && !m.holdLogged && m.pending > 0:
 			m.holdLogged = true
-			attrs := []slog.Attr{slog.Time("until", held), slog.String("why", why), slog.Int("pending", m.pending)}
 			m.unlocked(func() {
-				m.log(slog.LevelWarn, "markread: Marker holding every conversation for X's rate limit", attrs...)
+				m.log(slog.LevelWarn, "markread: Marker holding every conversation for X's rate limit", slog.Time("until", held), pending)
 			})
 		case held.IsZero() && m.holdLogged:
 			m.holdLogged = false
-			pending := slog.Int("pending", m.pending)
 			m.unlocked(func() { m.log(slog.LevelInfo, "markread: Marker hold over", pending) })
 		case len(m.reports) > 0:
 			f := m.reports[0]
@@ -508,8 +495,7 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 		k.done, k.lastFault = seq, nil
 		m.fail(f)
 	}
-	k.sending = ""
-	m.inFlight--
+	k.sending, m.inFlight = "", m.inFlight-1
 	if k.pending != "" {
 		heap.Push(&m.due, k)
 	} else {
@@ -533,29 +519,27 @@ func (m *Marker) requeue(k *markKey, seq string, due time.Time) {
 // hold stops every send until X's reset, or for a backoff when X named none: the limit is per user, so
 // the other conversations would only collect 429s too.
 func (m *Marker) hold(until, now time.Time) {
-	why := "X answered 429 Too Many Requests"
 	if !until.After(now) {
 		if now.Before(m.holdUntil) {
 			return // a send in flight when the hold began: the hold covers it
 		}
 		m.holds++
-		until, why = now.Add(backoff(m.holds, markHoldMin, markHoldMax, rand.Float64())), why+" without a reset time"
+		until = now.Add(backoff(m.holds, markHoldMin, markHoldMax, rand.Float64()))
 	}
-	if until = earliest(until, now.Add(maxMarkHold)); until.After(m.holdUntil) {
-		m.holdUntil, m.holdWhy = until, why
-	}
+	m.holdUntil = later(m.holdUntil, earliest(until, now.Add(maxMarkHold)))
 }
 
-// heldUntil is the end of the rate-limit hold in force, and why; zero when none.
-func (m *Marker) heldUntil(now time.Time) (time.Time, string) {
-	held, why := m.holdUntil, m.holdWhy
-	if w := m.window; w.known(now) && w.remaining <= 0 && w.reset.After(held) {
-		held, why = w.reset, "no requests left in X's rate-limit window"
+// heldUntil is the end of the rate-limit hold in force, after a 429 or with no requests left in X's
+// window; zero when none.
+func (m *Marker) heldUntil(now time.Time) time.Time {
+	held := m.holdUntil
+	if w := m.window; w.known(now) && w.remaining <= 0 {
+		held = later(held, w.reset)
 	}
 	if !held.After(now) {
-		return time.Time{}, ""
+		return time.Time{}
 	}
-	return held, why
+	return held
 }
 
 // idle drops a conversation from the busy ones, remembering its confirmed mark.
@@ -594,13 +578,13 @@ func (m *Marker) rotate() {
 }
 
 // fail counts a failure and keeps it for Flush.
-func (m *Marker) fail(f *MarkError) {
-	m.stats.Failed++
-	if len(m.failures) < maxHeldFailures {
+func (m *Marker) fail(f *MarkError) *MarkError {
+	if m.stats.Failed++; len(m.failures) < maxHeldFailures {
 		m.failures = append(m.failures, f)
 	} else {
 		m.more++
 	}
+	return f
 }
 
 // report logs a failure and tells the error handler. The caller does not hold m.mu.
@@ -620,43 +604,35 @@ func (m *Marker) log(level slog.Level, msg string, attrs ...slog.Attr) {
 
 // takeFailures returns lead and the failures kept since the last call, joined.
 func (m *Marker) takeFailures(lead error) error {
-	e := &markErrors{lead: lead, marks: m.failures, more: m.more}
-	m.failures, m.more = nil, 0
-	switch {
-	case len(e.marks) == 0:
-		return lead
-	case lead == nil && len(e.marks) == 1:
-		return e.marks[0]
+	errs, more := m.failures, m.more
+	if m.failures, m.more = nil, 0; lead != nil {
+		errs = append([]error{lead}, errs...)
 	}
-	return e
+	if len(errs) == 1 && more == 0 {
+		return errs[0]
+	} else if len(errs) == 0 {
+		return nil
+	}
+	return &markErrors{errs, more}
 }
 
 // markErrors is what Flush and Close return for several failures: errors.Join's shape, for a caller to
-// range over, with a text that stays one log line of at most about 2 KB however many marks failed.
+// range over, with a text that stays one line of at most about 2 KB however many marks failed.
 type markErrors struct {
-	lead  error   // Flush's or Close's own failure, or nil
-	marks []error // each a *MarkError
-	more  int     // failures not kept
+	errs []error // Flush's or Close's own failure first, if any, then each a *MarkError
+	more int     // failures not kept
 }
 
 func (e *markErrors) Error() string {
-	const shown, longest = 3, 500
-	var parts []string
-	if e.lead != nil {
-		parts = append(parts, e.lead.Error())
-	}
-	for _, err := range e.marks[:min(shown, len(e.marks))] {
+	const shown, longest = 4, 400
+	parts := make([]string, 0, shown+1)
+	for _, err := range e.errs[:min(shown, len(e.errs))] {
 		parts = append(parts, textsafe.Cut(textsafe.OneLine(err.Error()), longest))
 	}
-	if rest := max(len(e.marks)-shown, 0) + e.more; rest > 0 {
+	if rest := max(len(e.errs)-shown, 0) + e.more; rest > 0 {
 		parts = append(parts, "… and "+plural.Count(rest, "more mark")+" not confirmed")
 	}
 	return strings.Join(parts, "; ")
 }
 
-func (e *markErrors) Unwrap() []error {
-	if e.lead == nil {
-		return e.marks
-	}
-	return append([]error{e.lead}, e.marks...)
-}
+func (e *markErrors) Unwrap() []error { return e.errs }
