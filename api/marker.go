@@ -18,8 +18,7 @@ import (
 	"github.com/xchat-go/markread/internal/textsafe"
 )
 
-// ErrMarkerClosed is the errors.Is target for Mark, Flush or Close called after Close, and for a mark that
-// Close had to give up on.
+// ErrMarkerClosed is what Mark, Flush or Close return after Close, and the cause of a mark Close gave up on.
 var ErrMarkerClosed = errors.New("Marker closed")
 
 const (
@@ -56,7 +55,6 @@ type Marker struct {
 	exited      chan struct{} // closed by the last worker to stop
 	wake        *time.Timer   // wakes the workers when a send may be due
 	rotation    *time.Timer
-
 	// client-go's workqueue's shape: a conversation is pending (dirty), in flight (processing), or both
 	// when a mark arrives during its send; it is then queued again when the send ends.
 	mu            sync.Mutex
@@ -109,9 +107,8 @@ type MarkerStats struct {
 // MarkError is a mark that failed for good: X refused it, the token source cannot heal, or Close gave up
 // on it. Err is the cause: an *APIError when X answered, or one wrapping ErrMarkerClosed.
 type MarkError struct {
-	ConversationID string
-	SequenceID     string
-	Err            error
+	ConversationID, SequenceID string
+	Err                        error
 }
 
 func (e *MarkError) Error() string {
@@ -202,16 +199,15 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	return m, nil
 }
 
-func stoppedTimer(f func()) *time.Timer {
+func stoppedTimer(f func()) *time.Timer { // one that runs f once Reset
 	t := time.AfterFunc(time.Hour, f)
 	t.Stop()
 	return t
 }
 
 // Mark records that the user has read conversationID (as Client.MarkConversationRead takes it) up to
-// seenUntilSequenceID, to be sent later, coalesced; it never waits for the network. Invalid input returns
-// an error wrapping ErrInvalidConversationID or ErrInvalidSequenceID. After Close it returns
-// ErrMarkerClosed.
+// seenUntilSequenceID, to be sent later, coalesced; it never waits for the network. Invalid input is an
+// error wrapping ErrInvalidConversationID or ErrInvalidSequenceID.
 func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 	if err := validateConversationID(conversationID); err != nil {
 		return err
@@ -225,8 +221,8 @@ func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 	if m.closed {
 		return ErrMarkerClosed
 	}
-	m.stats.Marked++ // the methods below run with m.mu held, unless they say otherwise
-	k := m.busy[id]
+	m.stats.Marked++
+	k := m.busy[id] // the methods below run with m.mu held, unless they say otherwise
 	if k == nil {
 		sent := cmp.Or(m.recent[id], m.older[id])
 		if !higher(seq, sent) {
@@ -322,7 +318,9 @@ func (m *Marker) Close(ctx context.Context) error {
 		delete(m.busy, k.id)
 		m.reports = append(m.reports, m.fail(&MarkError{k.id, k.pending, cause}))
 	}
-	m.stop, _, _ = true, m.wake.Stop(), m.rotation.Stop()
+	m.stop = true
+	m.wake.Stop()
+	m.rotation.Stop()
 	m.work.Broadcast()
 	m.mu.Unlock()
 	if ctxErr == nil {

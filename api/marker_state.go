@@ -6,19 +6,12 @@ import (
 )
 
 // The Marker's policies, as pure functions, and its heap.
-
+// The backoffs after a 429 without a reset time and after transient faults, and the longest hold a
+// server's reset time may cause (X's longest window is a day).
 const (
-	// A 429 without a usable reset time holds every conversation for backoff(n, markHoldMin, markHoldMax)
-	// after the n-th such 429 since a confirmation.
-	markHoldMin = time.Second
-	markHoldMax = time.Minute
-	// maxMarkHold bounds a reset time named by the server, so that a broken one cannot stall the Marker
-	// for years. X's longest window is a day.
-	maxMarkHold = 24 * time.Hour
-	// After the n-th transient fault in a row, a conversation's next try waits backoff(n, markRetryMin,
-	// markRetryMax); while nothing succeeds, every conversation's does.
-	markRetryMin = time.Second
-	markRetryMax = 5 * time.Minute
+	markHoldMin, markHoldMax   = time.Second, time.Minute
+	markRetryMin, markRetryMax = time.Second, 5 * time.Minute
+	maxMarkHold                = 24 * time.Hour
 )
 
 // rateWindow is what the answers said of X's current rate-limit window.
@@ -46,18 +39,11 @@ func (w rateWindow) learn(rl RateLimit, now time.Time) rateWindow {
 	return w // an answer about an older window says nothing about this one
 }
 
-// pace is the Marker's sending policy: whether one more send may start now, given X's window (zero when
-// unknown or pacing is off), a hold or backoff in force until hold, the conversations pending and the
-// sends in flight, and whether a Flush skips the spreading; if not, when to ask again (zero: when a send
-// ends or a mark arrives).
-//
-//   - during a hold or backoff: not before its end;
-//   - window unknown: yes;
-//   - no requests left: not before the reset;
-//   - requests left, counting those in flight as spent until their answers say: none, wait for an answer;
-//     enough for every conversation pending, or a Flush: yes;
-//   - fewer than the conversations pending: spread the sends evenly over the rest of the window, so that
-//     marks coalesce meanwhile instead of collecting 429s.
+// pace is the Marker's sending policy (docs/marker.md): whether one more send may start now, given X's
+// window (zero when unknown or pacing is off), a hold or backoff in force until hold, the conversations
+// pending, the sends in flight, and whether a Flush skips the spreading; if not, when to ask again (zero:
+// when a send ends or a mark arrives). Spreading the sends over the window lets marks coalesce meanwhile
+// instead of collecting 429s.
 func pace(w rateWindow, hold time.Time, pending, inFlight int, flushing bool, now time.Time) (bool, time.Time) {
 	switch {
 	case now.Before(hold):
