@@ -124,16 +124,20 @@ type MarkerOption func(*Marker) error
 // WithMarkDelay sets how long a mark waits before it is sent, so that the marks of a burst coalesce into
 // one request (default DefaultMarkDelay). 0 sends at once; marks still coalesce while a send is in flight.
 func WithMarkDelay(d time.Duration) MarkerOption {
-	return func(m *Marker) error { m.delay = d; return notNegative("WithMarkDelay", d, "sends at once") }
+	return func(m *Marker) error {
+		m.delay = d
+		return notNegative("WithMarkDelay", d, "sends at once")
+	}
 }
 
 // WithMarkConcurrency sets how many workers send, and so the most requests in flight, across
 // conversations (default DefaultMarkConcurrency).
 func WithMarkConcurrency(n int) MarkerOption {
 	return func(m *Marker) error {
-		if m.concurrency = n; n < 1 {
+		if n < 1 {
 			return fmt.Errorf("WithMarkConcurrency: %d is below 1", n)
 		}
+		m.concurrency = n
 		return nil
 	}
 }
@@ -158,14 +162,20 @@ func notNegative(option string, d time.Duration, zero string) error {
 // WithMarkPacing turns pacing to X's rate-limit headers on (the default) or off. Off, the Marker sends
 // whenever a mark is due until X answers 429, and then holds.
 func WithMarkPacing(on bool) MarkerOption {
-	return func(m *Marker) error { m.pacing = on; return nil }
+	return func(m *Marker) error {
+		m.pacing = on
+		return nil
+	}
 }
 
 // WithMarkErrorHandler sets a function told about every mark that failed for good; err is the *MarkError
 // that Flush or Close also return. It is called from the Marker's workers, possibly several at once, and
 // must not call Close, which waits for it only until its context ends. nil is allowed.
 func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID string, err error)) MarkerOption {
-	return func(m *Marker) error { m.onError = handler; return nil }
+	return func(m *Marker) error {
+		m.onError = handler
+		return nil
+	}
 }
 
 // NewMarker returns a Marker that sends through c, configured by opts, and starts its workers. A nil c, a
@@ -314,7 +324,8 @@ func (m *Marker) Close(ctx context.Context) error {
 		if k.lastFault != nil {
 			cause = fmt.Errorf("%w; its last try failed: %w", cause, k.lastFault)
 		}
-		m.pending, k.done = m.pending-1, k.pending
+		m.pending--
+		k.done = k.pending
 		delete(m.busy, k.id)
 		m.reports = append(m.reports, m.fail(&MarkError{k.id, k.pending, cause}))
 	}
@@ -497,7 +508,8 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 		k.done, k.lastFault = seq, nil
 		m.fail(f)
 	}
-	k.sending, m.inFlight = "", m.inFlight-1
+	k.sending = ""
+	m.inFlight--
 	if k.pending != "" {
 		heap.Push(&m.due, k)
 	} else {
@@ -581,7 +593,8 @@ func (m *Marker) rotate() {
 
 // fail counts a failure and keeps it for Flush.
 func (m *Marker) fail(f *MarkError) *MarkError {
-	if m.stats.Failed++; len(m.failures) < maxHeldFailures {
+	m.stats.Failed++
+	if len(m.failures) < maxHeldFailures {
 		m.failures = append(m.failures, f)
 	} else {
 		m.more++
@@ -607,7 +620,8 @@ func (m *Marker) log(level slog.Level, msg string, attrs ...slog.Attr) {
 // takeFailures returns lead and the failures kept since the last call, joined.
 func (m *Marker) takeFailures(lead error) error {
 	errs, more := m.failures, m.more
-	if m.failures, m.more = nil, 0; lead != nil {
+	m.failures, m.more = nil, 0
+	if lead != nil {
 		errs = append([]error{lead}, errs...)
 	}
 	if len(errs) == 1 && more == 0 {
