@@ -21,6 +21,7 @@ import (
 // ErrMarkerClosed is what Mark, Flush or Close return after Close, and the cause of a mark Close gave up on.
 var ErrMarkerClosed = errors.New("Marker closed")
 
+// Marker defaults.
 const (
 	DefaultMarkDelay       = 100 * time.Millisecond // how long a mark waits for later ones to coalesce
 	DefaultMarkConcurrency = 4                      // sends in flight at once, across conversations
