@@ -1,131 +1,119 @@
 package api
 
 import (
-	"errors"
+	"strings"
 	"time"
-
-	"golang.org/x/oauth2"
 )
 
-// The Marker's bookkeeping structures. None is safe for concurrent use: the Marker guards them with its
-// lock.
-
-// markQueue is a min-heap of entries by their due time. The delay is the same for every mark, so the
-// oldest pending conversation comes first; a mark that waited for a send in flight, a 429 or a backoff is
-// queued behind younger ones.
-type markQueue []*markEntry
-
-func (q markQueue) Len() int           { return len(q) }
-func (q markQueue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
-func (q markQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *markQueue) Push(x any)        { *q = append(*q, x.(*markEntry)) }
-func (q *markQueue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	return e
-}
-
-// idleList links the idle entries in the order they became idle, which is the order their retention
-// ends in: forgetting is a walk from the head. The links live in the entries, so that remembering a
-// conversation costs no allocation beyond its entry.
-type idleList struct{ head, tail *markEntry }
-
-func (l *idleList) pushBack(e *markEntry) {
-	e.prev, e.next = l.tail, nil
-	if l.tail != nil {
-		l.tail.next = e
-	} else {
-		l.head = e
-	}
-	l.tail = e
-}
-
-// remove unlinks e; an entry not in the list is left alone.
-func (l *idleList) remove(e *markEntry) {
-	if e.prev == nil && l.head != e {
-		return
-	}
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		l.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		l.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
-}
-
-// genQueue holds the gens of the marks not yet resolved (confirmed, failed, or merged into an older
-// unresolved one), so that Flush can tell in constant time whether any mark it waits for is left. Gens are
-// pushed in increasing order; a resolved gen leaves the queue once every older one has.
-type genQueue struct {
-	gens     []uint64
-	head     int
-	resolved map[uint64]struct{}
-}
-
-func (q *genQueue) push(gen uint64) { q.gens = append(q.gens, gen) }
-
-func (q *genQueue) resolve(gen uint64) {
-	if q.resolved == nil {
-		q.resolved = make(map[uint64]struct{})
-	}
-	q.resolved[gen] = struct{}{}
-	for q.head < len(q.gens) {
-		if _, ok := q.resolved[q.gens[q.head]]; !ok {
-			break
-		}
-		delete(q.resolved, q.gens[q.head])
-		q.head++
-	}
-	if q.head == len(q.gens) {
-		q.gens, q.head = q.gens[:0], 0
-	}
-}
-
-// holdsUpTo reports whether a mark numbered gen or less is unresolved.
-func (q *genQueue) holdsUpTo(gen uint64) bool {
-	return q.head < len(q.gens) && q.gens[q.head] <= gen
-}
-
-// compact gives back the memory of a queue that was long and is now mostly spent.
-func (q *genQueue) compact() {
-	live := len(q.gens) - q.head
-	if c := cap(q.gens); c >= minRebuild && live < c/4 {
-		q.gens, q.head = append(make([]uint64, 0, 2*live), q.gens[q.head:]...), 0
-	}
-	if len(q.resolved) == 0 {
-		q.resolved = nil // maps never shrink
-	}
-}
+// The Marker's policies, as pure functions, and its heap.
+// The backoffs after a 429 without a reset time and after transient faults, and the longest hold a
+// server's reset time may cause (X's longest window is a day).
+const (
+	markHoldMin, markHoldMax   = time.Second, time.Minute
+	markRetryMin, markRetryMax = time.Second, 5 * time.Minute
+	maxMarkHold                = 24 * time.Hour
+)
 
 // rateWindow is what the answers said of X's current rate-limit window.
 type rateWindow struct {
 	reset     time.Time // when the window starts over; zero when unknown
 	remaining int       // the lowest count of requests left that an answer gave
+	last      time.Time // when the last send in this window started
 }
 
-func (w rateWindow) known() bool { return !w.reset.IsZero() }
+func (w rateWindow) known(now time.Time) bool { return now.Before(w.reset) }
 
-// oauthCannotHeal reports whether a token-source failure is an OAuth refusal that only a person can mend:
-// the refresh token is spent or revoked (invalid_grant), or the app's credentials are wrong
-// (invalid_client, unauthorized_client). Retrying those would only repeat them.
-func oauthCannotHeal(err error) bool {
-	if errors.Is(err, ErrLoginRequired) {
-		return true
+// learn returns the window after an answer's rate-limit headers.
+func (w rateWindow) learn(rl RateLimit, now time.Time) rateWindow {
+	if rl.Limit <= 0 || !rl.Reset.After(now) {
+		return w // no headers, or a window already over by our clock
 	}
-	var retrieveErr *oauth2.RetrieveError
-	if !errors.As(err, &retrieveErr) {
-		return false
+	// A broken or hostile reset must not stall the Marker for years, here any more than after a 429.
+	reset := earliest(rl.Reset, now.Add(maxMarkHold))
+	switch {
+	case !w.known(now) || reset.After(w.reset):
+		return rateWindow{reset: reset, remaining: rl.Remaining}
+	case reset.Equal(w.reset):
+		w.remaining = min(w.remaining, rl.Remaining) // answers overtake each other: the lowest is the latest
 	}
-	switch retrieveErr.ErrorCode {
-	case "invalid_grant", "invalid_client", "unauthorized_client":
-		return true
+	return w // an answer about an older window says nothing about this one
+}
+
+// pace is the Marker's sending policy (docs/marker.md): whether one more send may start now, given X's
+// window (zero when unknown or pacing is off), a hold or backoff in force until hold, the conversations
+// pending, the sends in flight, and whether a Flush skips the spreading; if not, when to ask again (zero:
+// when a send ends or a mark arrives). Spreading the sends over the window lets marks coalesce meanwhile
+// instead of collecting 429s.
+func pace(w rateWindow, hold time.Time, pending, inFlight int, flushing bool, now time.Time) (bool, time.Time) {
+	switch {
+	case now.Before(hold):
+		return false, hold
+	case !w.known(now):
+		return true, time.Time{}
+	case w.remaining <= 0:
+		return false, w.reset
 	}
-	return false
+	left := w.remaining - inFlight
+	switch {
+	case left <= 0:
+		return false, time.Time{}
+	case flushing || left >= pending || w.last.IsZero():
+		return true, time.Time{}
+	}
+	// The last send started with left+1 requests left: the next one is due a share of what remained then.
+	at := w.last.Add(w.reset.Sub(w.last) / time.Duration(left+1))
+	if now.Before(at) {
+		return false, at
+	}
+	return true, time.Time{}
+}
+
+// keyHeap is a min-heap of conversations by due time; the delay is the same for every mark, so the
+// oldest pending conversation comes first.
+type keyHeap []*markKey
+
+func (h keyHeap) Len() int           { return len(h) }
+func (h keyHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h keyHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *keyHeap) Push(x any)        { *h = append(*h, x.(*markKey)) }
+func (h *keyHeap) Pop() any {
+	old := *h
+	k := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return k
+}
+
+// compareSeq compares two sequence IDs of decimal digits as unsigned integers of any length: without
+// leading zeros, the longer is larger, and equal lengths compare as strings.
+func compareSeq(a, b string) int {
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// higher reports whether seq is above than, where "" (no mark) is below everything.
+func higher(seq, than string) bool {
+	return than == "" || compareSeq(seq, than) > 0
+}
+
+// earliest returns the earlier of two times, where zero means none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
