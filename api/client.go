@@ -30,16 +30,11 @@ type Client struct {
 
 // MarkReadResult is X's confirmation that a conversation was marked read.
 type MarkReadResult struct {
-	// Success is true: X confirmed the mark (data.success). Otherwise the call returns an *APIError.
-	Success bool
-	// Problems are errors X reported beside the confirmation (a partial success).
-	Problems []Problem
-	// RateLimit is what the response's rate-limit headers said.
+	Success   bool      // always true: otherwise the call returns an *APIError
+	Problems  []Problem // what X reported beside the confirmation (a partial success)
 	RateLimit RateLimit
-	// Header is the response's header.
-	Header http.Header
-	// Attempts is how many requests the call made, retries included.
-	Attempts int
+	Header    http.Header
+	Attempts  int // requests the call made, retries included
 }
 
 // NewClient returns a Client configured by opts. It needs credentials: WithToken, WithTokenSource or
@@ -83,13 +78,10 @@ func NewClient(opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// MarkConversationRead tells X that the authenticated user has read conversationID up to and including
-// the message with sequence ID seenUntilSequenceID.
-//
-// Both are checked first (see ValidateConversationID and ValidateSequenceID): a bad one gives an error
-// wrapping ErrInvalidConversationID or ErrInvalidSequenceID, and nothing is sent. Transport errors, 5xx
-// and 429 are retried (see WithMaxRetries and WithMaxRateLimitWait). X's refusal comes back as an
-// *APIError; a 429 also matches ErrRateLimited. When ctx ends, the error matches ctx.Err().
+// MarkConversationRead tells X that the user has read conversationID up to and including the message
+// seenUntilSequenceID. Invalid IDs are refused before anything is sent (ValidateConversationID,
+// ValidateSequenceID). Transport errors, 5xx and 429 are retried (WithMaxRetries, WithMaxRateLimitWait).
+// X's refusal is an *APIError; when ctx ends, the error matches ctx.Err().
 func (c *Client) MarkConversationRead(ctx context.Context, conversationID, seenUntilSequenceID string) (*MarkReadResult, error) {
 	if c.authorize == nil {
 		return nil, errors.New("the Client was not made by NewClient")

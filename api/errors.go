@@ -33,23 +33,16 @@ var (
 // credentials replaced by [REDACTED].
 type APIError struct {
 	StatusCode int
-	// Problems are the errors X reported, in the order sent, whatever shape the body had.
-	Problems []Problem
-	// RateLimit is what the response's rate-limit headers said.
-	RateLimit RateLimit
-	// RetryAfter is when the response's Retry-After header said to come back, or zero.
-	RetryAfter time.Time
-	// Body is a short, printable excerpt of a body that could not be decoded (a proxy's HTML page, say).
-	Body string
-	// Header is the response's header.
-	Header http.Header
-	// Attempts is how many requests the call made in all, this one included.
-	Attempts int
+	Problems   []Problem // in the order sent, whatever shape the body had
+	RateLimit  RateLimit
+	RetryAfter time.Time // when Retry-After said to come back, or zero
+	Body       string    // a short, printable excerpt of a body that did not decode (a proxy's page, say)
+	Header     http.Header
+	Attempts   int // requests the call made, this one included
 }
 
-// RetryAt is the earliest moment the response said X would accept the call again: the latest reset of an
-// exhausted rate-limit window (or the main window's, as X answers 429 with remaining above 0 at times)
-// and RetryAfter. It is zero when the response named none.
+// RetryAt is when the response said X accepts the call again: the latest of the used-up windows' resets
+// (the main window's when none says so) and RetryAfter; zero when it named none.
 func (e *APIError) RetryAt() time.Time {
 	at := e.RateLimit.resumeAt()
 	if e.RetryAfter.After(at) {
@@ -58,8 +51,7 @@ func (e *APIError) RetryAt() time.Time {
 	return at
 }
 
-// Error describes the failure in one line: status, X's problems or a body excerpt, the reset time on 429,
-// and the number of attempts.
+// Error describes the failure in one line.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString("HTTP " + strconv.Itoa(e.StatusCode))

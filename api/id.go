@@ -5,20 +5,18 @@ import (
 	"fmt"
 )
 
-// ErrInvalidConversationID is the errors.Is target for every conversation ID the client rejects.
+// ErrInvalidConversationID matches a conversation ID that does not match X's pattern.
 var ErrInvalidConversationID = errors.New("invalid conversation ID")
 
-// ErrInvalidSequenceID is the errors.Is target for a rejected seen-until sequence ID.
+// ErrInvalidSequenceID matches a seen-until sequence ID that is not ASCII digits.
 var ErrInvalidSequenceID = errors.New("invalid seen-until sequence ID")
 
 // maxIDDigits is the longest number X accepts in each part of a conversation ID.
 const maxIDDigits = 19
 
-// ValidateConversationID reports whether id is a conversation ID that X accepts, matching X's pattern
-// ^([0-9]{1,19}|[0-9]{1,19}-[0-9]{1,19}|g[0-9]{1,19})$ exactly: a recipient's user ID (1:1), a legacy 1:1
-// ID "<user ID>-<user ID>", or a group ID "g<digits>", ASCII digits only, nothing around it.
-//
-// The error wraps ErrInvalidConversationID, quotes id and says what is wrong. A valid ID allocates nothing.
+// ValidateConversationID reports whether id matches X's pattern
+// ^([0-9]{1,19}|[0-9]{1,19}-[0-9]{1,19}|g[0-9]{1,19})$: a recipient's user ID, a legacy 1:1 ID "a-b", or a
+// group ID "g…". The error wraps ErrInvalidConversationID and says what is wrong.
 func ValidateConversationID(id string) error {
 	return validateConversationID(id)
 }
@@ -95,10 +93,8 @@ func allDigits(s string) bool {
 	return true
 }
 
-// ValidateSequenceID reports whether seq is a sequence ID X can apply: an unsigned decimal integer, ASCII
-// digits only, as X's message sequence IDs are. X's definition types it as a plain string; the Client, the
-// Marker and the command line all refuse anything else with this one rule, before anything is sent. The
-// error wraps ErrInvalidSequenceID and quotes seq.
+// ValidateSequenceID reports whether seq is ASCII digits, as X's message sequence IDs are: the one rule
+// the Client, the Marker and the command line apply. The error wraps ErrInvalidSequenceID.
 func ValidateSequenceID(seq string) error {
 	return validateSequenceID(seq)
 }

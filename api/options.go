@@ -17,7 +17,7 @@ import (
 // Option configures a Client. NewClient reports a bad option value as an error naming the option.
 type Option func(*Client) error
 
-// Defaults, documented in the README.
+// Client defaults.
 const (
 	// DefaultBaseURL follows spec/openapi.yaml's servers[0].url by design; a test compares the two.
 	DefaultBaseURL          = "https://api.x.com"
@@ -29,9 +29,8 @@ const (
 	defaultBackoffMax       = 8 * time.Second
 )
 
-// WithBaseURL sets the API's base URL (default DefaultBaseURL). A path prefix is kept: "http://h/p" and
-// "http://h/p/" both send to http://h/p/2/chat/…. The URL must be https unless its host is loopback
-// (127.0.0.0/8, ::1, localhost), and must carry no user info, query or fragment.
+// WithBaseURL sets the API's base URL (default DefaultBaseURL); a path prefix is kept. It must be https
+// unless its host is loopback, and carry no user info, query or fragment.
 func WithBaseURL(rawURL string) Option {
 	return func(c *Client) error {
 		base, err := parseBaseURL(rawURL)
@@ -130,7 +129,7 @@ func WithUserAgent(ua string) Option {
 }
 
 // WithMaxRetries sets how many times a call is retried after a transport error, a 5xx or a 429
-// (default DefaultMaxRetries). 0 turns retries off. Marking read is idempotent, so a retry is safe.
+// (default DefaultMaxRetries; marking read is idempotent). 0 turns retries off.
 func WithMaxRetries(n int) Option {
 	return func(c *Client) error {
 		if n < 0 {
@@ -141,9 +140,8 @@ func WithMaxRetries(n int) Option {
 	}
 }
 
-// WithMaxRateLimitWait sets the longest a call waits for a rate limit to reset (or a 503's Retry-After)
-// before retrying (default DefaultMaxRateLimitWait). A reset further away, or past the context's deadline,
-// returns the 429 *APIError at once, with its reset time. 0 never waits.
+// WithMaxRateLimitWait sets the longest a call waits for a 429's reset before retrying (default
+// DefaultMaxRateLimitWait); a reset further away returns the *APIError at once. 0 never waits.
 func WithMaxRateLimitWait(d time.Duration) Option {
 	return func(c *Client) error {
 		if d < 0 {

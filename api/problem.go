@@ -9,14 +9,11 @@ import (
 )
 
 // Problem is one error X reported: an RFC 7807 problem object, an entry of an "errors" array, or X's older
-// {"code": …, "message": …} shape. Decoding is lenient: every member is optional and members this type does
-// not name are kept in Extra.
-//
-// Its fields follow the spec's Problem and Error schemas by design, not by generation (gen's Problem is
-// strict); TestProblemHasEveryPropertyOfTheSpecsProblem names any property of the spec that lacks a field.
+// {"code", "message"} shape. Decoding is lenient: members this type does not name are kept in Extra.
+// Its fields mirror the spec's Problem and Error schemas by hand (gen's Problem is strict); a test reads the
+// spec and names any property that lacks a field.
 type Problem struct {
-	// Type is a URI naming the kind of problem, such as https://api.x.com/2/problems/invalid-request.
-	// X also sends the older https://api.twitter.com/2/problems/ prefix and "about:blank".
+	// Type is a URI such as https://api.x.com/2/problems/invalid-request (or on api.twitter.com).
 	Type   string `json:"type,omitempty"`
 	Title  string `json:"title,omitempty"`
 	Detail string `json:"detail,omitempty"`
@@ -30,12 +27,11 @@ type Problem struct {
 	Field        string `json:"field,omitempty"`
 	Section      string `json:"section,omitempty"`
 
-	// Code and Message come from X's older error shape, e.g. {"code":88,"message":"Rate limit exceeded"}.
+	// X's older error shape, e.g. {"code":88,"message":"Rate limit exceeded"}.
 	Code    int    `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
 
-	// Extra holds every member not named above, as sent (for example client-forbidden's "reason" and
-	// "registration_url").
+	// Extra holds every other member as sent, such as client-forbidden's "registration_url".
 	Extra map[string]json.RawMessage `json:"-"`
 }
 

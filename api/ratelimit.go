@@ -6,10 +6,8 @@ import (
 	"time"
 )
 
-// RateLimit is what X's rate-limit headers said about the caller's quota for this endpoint: the main
-// window (x-rate-limit-*) and X's 24-hour windows for the user and the app (x-user-limit-24hour-*,
-// x-app-limit-24hour-*), which only some answers carry. A field is zero when its header is absent or
-// unreadable. A 429 can come from a 24-hour window while Remaining is above 0.
+// RateLimit is what X's rate-limit headers said: the main window (x-rate-limit-*) and, on some answers,
+// the user's and the app's 24-hour windows. A field is zero when its header is absent or unreadable.
 type RateLimit struct {
 	Limit     int       // requests allowed in the current window
 	Remaining int       // requests left in it
