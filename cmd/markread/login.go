@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -23,15 +22,16 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/xchat-go/markread/api"
 	"github.com/xchat-go/markread/internal/loopback"
 	"github.com/xchat-go/markread/internal/textsafe"
 )
 
-const loginUsage = `usage: markread login [--token-file PATH] [--redirect-uri URI] [--headless]
+var loginUsage = `usage: markread login [--token-file PATH] [--redirect-uri URI] [--headless]
 
 Logs in to X with OAuth 2.0 (authorization code with PKCE) as the user who approves in the browser, and
-keeps the token, which the mark command then uses and refreshes. It asks for the scopes users.read,
-dm.write, tweet.read and offline.access (for the refresh token).
+keeps the token, which the mark command then uses and renews. It asks for the scopes
+` + strings.Join(loginScopes, ", ") + ` (the last for the refresh token).
 
 It listens on the redirect URI, prints the URL to open (on stderr) and opens the browser where it can,
 then waits up to 5 minutes for X to send the browser back. Register the redirect URI as a callback URL of
@@ -40,15 +40,15 @@ your app in X's developer portal first, exactly as given.
 Flags:
   --token-file PATH    where to keep the token (default: markread/token.json in your config directory,
                        e.g. ~/.config on Linux)
-  --redirect-uri URI   your app's callback URL, http on loopback (default http://localhost:8080/callback)
+  --redirect-uri URI   your app's callback URL, http on loopback (default ` + defaultRedirectURI + `)
   --headless           don't listen or open a browser: open the URL on any machine, then paste the
                        address the browser was sent to (the page itself may fail to load)
 
 Environment:
   X_CLIENT_ID          your app's OAuth 2.0 client ID (required)
   X_CLIENT_SECRET      a confidential client's secret, sent with HTTP Basic; unset for a public client
-  MARKREAD_AUTH_URL    the authorization endpoint (default https://x.com/i/oauth2/authorize)
-  MARKREAD_TOKEN_URL   the token endpoint (default https://api.x.com/2/oauth2/token)
+  MARKREAD_AUTH_URL    the authorization endpoint (default ` + api.Endpoint.AuthURL + `)
+  MARKREAD_TOKEN_URL   the token endpoint (default ` + api.Endpoint.TokenURL + `)
   BROWSER              the command that opens the URL (default xdg-open, open or the Windows shell)
 
 Exit codes: 0 logged in; 1 timeout, network or other failure; 2 usage error; 3 X refused (the user
@@ -63,36 +63,35 @@ const (
 	tokenExchangeTimeout = 30 * time.Second
 	// maxPastedBytes bounds what --headless reads: a redirect URL is well under 2 KiB.
 	maxPastedBytes = 16 << 10
+	// waitingHint is said once while login waits: X shows its own error page, and login hears nothing.
+	waitingHint = "If the browser shows an error from X, X_CLIENT_ID is wrong or the callback URL is not registered " +
+		"with the app, exactly as given; Ctrl-C stops the wait.\n"
 )
 
-func runLogin(ctx context.Context, args []string, env func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("markread login", flag.ContinueOnError)
+func runLogin(ctx context.Context, args []string, env func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("markread login")
 	tokenFile := fs.String("token-file", "", "")
 	redirectURI := fs.String("redirect-uri", defaultRedirectURI, "")
 	headless := fs.Bool("headless", false, "")
-	if code, done := parseSubcommand(fs, args, loginUsage, stdout, stderr); done {
-		return code
+	if help, err := noArguments(fs, args, loginUsage, stdout); help || err != nil {
+		return err
 	}
-
 	conf, err := oauthConfig(env, "markread login")
 	if err != nil {
-		errorLine(stderr, "login: "+err.Error())
-		return exitUsage
+		return err
 	}
 	redirect, err := parseRedirectURI(*redirectURI)
 	if err != nil {
-		errorLine(stderr, "login: "+err.Error())
-		return exitUsage
+		return &exitError{code: exitUsage, err: err}
 	}
 	conf.RedirectURL = redirect.String()
 	store, err := openTokenStore(*tokenFile)
 	if err != nil {
-		return asFailure(err).print(stderr)
+		return err
 	}
 	flow, err := newLoginFlow(conf, redirect)
 	if err != nil {
-		errorLine(stderr, "login: "+err.Error())
-		return exitFailure
+		return err
 	}
 
 	var tok *oauth2.Token
@@ -101,40 +100,43 @@ func runLogin(ctx context.Context, args []string, env func(string) string, stdin
 		if err != nil {
 			return err
 		}
-		if err := saveToken(ctx, store, t); err != nil {
-			return err
+		flow.secrets = append(flow.secrets, code, t.AccessToken, t.RefreshToken)
+		if scope, ok := t.Extra("scope").(string); ok { // the endpoint's text: kept without what it was sent
+			t = t.WithExtra(map[string]any{"scope": redact(scope, flow.secrets...)})
+		}
+		if err := store.Replace(ctx, t); err != nil { // never amid a renewal another markread makes
+			return fmt.Errorf("%w; the new token was not saved", err)
 		}
 		tok = t
 		return nil
 	}
 	if *headless {
 		fmt.Fprintf(stderr, "Open this URL in a browser on any machine and authorize the app:\n\n  %s\n\n", flow.authURL())
-		fmt.Fprintf(stderr, "Then paste here the address the browser was sent to (it starts with %s; the page may fail to load), and press Enter:\n", conf.RedirectURL)
+		fmt.Fprintf(stderr, "Then paste here the address the browser was sent to (it starts with %s; the page may fail to load), and press Enter.\n", conf.RedirectURL)
+		fmt.Fprint(stderr, waitingHint)
 		var code string
-		code, err = flow.readPasted(ctx, stdin)
-		if err == nil {
+		if code, err = flow.readPasted(ctx, stdin); err == nil {
 			err = save(ctx, code)
 		}
 	} else {
 		var listeners []net.Listener
-		listeners, err = listen(redirect)
-		if err != nil {
-			errorLine(stderr, "login: "+err.Error())
-			return exitFailure
+		if listeners, err = listen(redirect); err != nil {
+			return err
 		}
 		fmt.Fprintf(stderr, "Open this URL in your browser and authorize the app:\n\n  %s\n\n", flow.authURL())
 		if err := openBrowser(env, flow.authURL()); err != nil {
 			fmt.Fprintf(stderr, "(could not open a browser: %s; open the URL yourself)\n", textsafe.OneLine(err.Error()))
 		}
-		fmt.Fprintf(stderr, "Waiting up to %s for X to send the browser back to %s ...\n", loginTimeout, conf.RedirectURL)
+		fmt.Fprintf(stderr, "Waiting up to %s for X to send the browser back to %s ...\n", roughly(loginTimeout), conf.RedirectURL)
+		fmt.Fprint(stderr, waitingHint)
 		err = flow.awaitCallback(ctx, listeners, save)
 	}
 	if err != nil {
-		return asFailure(err).print(stderr)
+		return err
 	}
 	fmt.Fprintf(stdout, "logged in; the token is kept in %s\n", textsafe.OneLine(store.Path()))
 	fmt.Fprint(stdout, describeToken(tok, time.Now()))
-	return exitOK
+	return nil
 }
 
 // loginFlow is one authorization: the PKCE verifier and the state it sent, and where X sends the browser
@@ -144,6 +146,7 @@ type loginFlow struct {
 	redirect *url.URL
 	state    string
 	verifier string
+	secrets  []string // what login must never show: the client secret, the verifier, the code, the tokens
 }
 
 // Format shows neither the verifier nor the app's secret, whatever the verb.
@@ -154,12 +157,9 @@ func newLoginFlow(conf *oauth2.Config, redirect *url.URL) (*loginFlow, error) {
 	if _, err := rand.Read(state); err != nil {
 		return nil, fmt.Errorf("making the login's state: %w", err)
 	}
-	return &loginFlow{
-		conf:     conf,
-		redirect: redirect,
-		state:    base64.RawURLEncoding.EncodeToString(state),
-		verifier: oauth2.GenerateVerifier(),
-	}, nil
+	verifier := oauth2.GenerateVerifier()
+	return &loginFlow{conf: conf, redirect: redirect, state: base64.RawURLEncoding.EncodeToString(state),
+		verifier: verifier, secrets: []string{conf.ClientSecret, basicCredential(conf), verifier}}, nil
 }
 
 func (f *loginFlow) authURL() string {
@@ -176,7 +176,7 @@ func (f *loginFlow) ownState(query url.Values) bool {
 func (f *loginFlow) checkRedirect(query url.Values) (code string, err error) {
 	stateOK := f.ownState(query)
 	if query.Has("error") {
-		msg := "X did not authorize markread: " + errorCodeText(query.Get("error"))
+		msg := "X did not authorize markread: " + strconv.Quote(textsafe.Cut(query.Get("error"), 64))
 		if desc := query.Get("error_description"); desc != "" {
 			msg += " (" + strconv.Quote(textsafe.Cut(desc, 200)) + ")"
 		}
@@ -207,69 +207,51 @@ func (f *loginFlow) exchange(ctx context.Context, code string) (*oauth2.Token, e
 	})
 	tok, err := f.conf.Exchange(ctx, code, oauth2.VerifierOption(f.verifier))
 	if err != nil {
-		return nil, f.exchangeFailure(err)
+		return nil, f.exchangeFailure(err, code)
 	}
 	return tok, nil
 }
 
-// exchangeFailure describes a failed token request. It shows no more of the endpoint's answer than its
-// status and error code: oauth2.RetrieveError quotes the body, and x/oauth2's other errors and the
-// transport's quote parts of the answer, any of which may echo the code, the verifier or the client
-// secret, in any encoding. So an error that is not the endpoint's refusal gets a fixed text.
-func (f *loginFlow) exchangeFailure(err error) error {
+// exchangeFailure describes a failed token request in one line: the endpoint's status and error code,
+// with the code, the verifier and the client secret replaced, whatever their shape. Nothing else of
+// x/oauth2's error is shown: it quotes the endpoint's answer.
+func (f *loginFlow) exchangeFailure(err error, code string) error {
 	var retrieve *oauth2.RetrieveError
-	if !errors.As(err, &retrieve) {
-		var urlErr *url.Error
-		switch {
-		case errors.Is(err, context.DeadlineExceeded):
-			return failf(exitFailure, "login: the token endpoint did not answer within %s", tokenExchangeTimeout)
-		case errors.Is(err, context.Canceled):
-			return failf(exitFailure, "login: interrupted; nothing was saved")
-		case errors.As(err, &urlErr):
-			return failf(exitFailure, "login: no answer from the token endpoint at %s (the connection failed, or what came "+
-				"back was not HTTP); check MARKREAD_TOKEN_URL and the network, and run markread login again", f.tokenOrigin())
-		}
-		return failf(exitFailure, "login: the token endpoint at %s answered, but not with a token (the answer is not shown: "+
-			"it may echo secrets); check MARKREAD_TOKEN_URL", f.tokenOrigin())
+	var urlErr *url.Error
+	switch {
+	case errors.As(err, &retrieve):
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("login: the token endpoint did not answer within %s", roughly(tokenExchangeTimeout))
+	case errors.Is(err, context.Canceled):
+		return errors.New("login: interrupted; nothing was saved")
+	case errors.As(err, &urlErr): // its text may quote a status line the endpoint sent
+		return fmt.Errorf("login: no answer from the token endpoint at %s (the connection failed, or what came back was not HTTP); "+
+			"check MARKREAD_TOKEN_URL and the network, and run markread login again", f.tokenOrigin())
+	default: // x/oauth2's text quotes the answer
+		return fmt.Errorf("login: the token endpoint at %s answered, but not with a token; check MARKREAD_TOKEN_URL", f.tokenOrigin())
 	}
-	msg := "X's token endpoint refused to issue a token"
-	if retrieve.Response != nil {
-		msg += " (HTTP " + strconv.Itoa(retrieve.Response.StatusCode) + ")"
-	}
-	switch code := retrieve.ErrorCode; code {
-	case "":
+	msg := fmt.Sprintf("login: the token endpoint at %s refused to issue a token (HTTP %d %s)", f.tokenOrigin(),
+		retrieve.Response.StatusCode, textsafe.OneLine(redact(retrieve.ErrorCode, append(f.secrets, code)...)))
+	switch retrieve.ErrorCode {
 	case "unauthorized_client", "invalid_client":
-		msg += ": " + code + "; check X_CLIENT_ID, and that X_CLIENT_SECRET is set exactly when the app is a confidential client"
+		return fmt.Errorf("%s: %w; check X_CLIENT_ID, and that X_CLIENT_SECRET is set exactly when the app is a confidential client", msg, api.ErrClientRefused)
 	case "invalid_grant", "invalid_request":
-		msg += ": " + code + "; the code lasts only 30 seconds, and --redirect-uri must be exactly your app's callback URL: run markread login again"
-	default:
-		if textsafe.IsOAuthErrorCode(code) {
-			msg += ": " + code
-		} else {
-			// Not an error code's shape: what a hostile endpoint echoing the request would send.
-			msg += " with an error code that is not one (withheld)"
-		}
+		return failf(exitAuth, "%s; the code lasts only 30 seconds, and --redirect-uri must be exactly your app's callback URL: run markread login again", msg)
 	}
-	return failf(exitAuth, "login: %s", msg)
+	if retrieve.Response.StatusCode == http.StatusUnauthorized {
+		return fmt.Errorf("%s: %w", msg, api.ErrClientRefused)
+	}
+	return errors.New(msg)
 }
 
 // tokenOrigin is the token endpoint's scheme and host, as much of it as login's errors name: the rest of
 // MARKREAD_TOKEN_URL may hold a credential.
 func (f *loginFlow) tokenOrigin() string {
 	u, err := url.Parse(f.conf.Endpoint.TokenURL)
-	if err != nil { // oauthConfig parsed it already
+	if err != nil { // api.EndpointFromEnv parsed it already
 		return "MARKREAD_TOKEN_URL"
 	}
 	return textsafe.OneLine(u.Scheme + "://" + u.Host)
-}
-
-// errorCodeText shows an OAuth error code a server sent: as it is when it looks like one, else quoted and
-// bounded.
-func errorCodeText(code string) string {
-	if textsafe.IsOAuthErrorCode(code) {
-		return code
-	}
-	return strconv.Quote(textsafe.Cut(code, 64))
 }
 
 // awaitCallback serves the redirect URI on listeners until X sends the browser back, then runs finish with
@@ -314,7 +296,7 @@ func (f *loginFlow) awaitCallback(ctx context.Context, listeners []net.Listener,
 			err = finish(ctx, code)
 		}
 		if err != nil {
-			http.Error(w, asFailure(err).line()+"\n(see the terminal)", http.StatusBadRequest)
+			http.Error(w, "markread: "+textsafe.OneLine(err.Error())+"\n(see the terminal)", http.StatusBadRequest)
 		} else {
 			fmt.Fprintln(w, "markread: logged in. You can close this tab.")
 		}
@@ -351,7 +333,7 @@ func (f *loginFlow) awaitCallback(ctx context.Context, listeners []net.Listener,
 		case ctx.Err() != nil:
 			return failf(exitFailure, "login: interrupted; nothing was saved")
 		default:
-			return failf(exitFailure, "login: gave up after %s without an answer from X; nothing was saved: run markread login again", loginTimeout)
+			return failf(exitFailure, "login: gave up after %s without an answer from X; nothing was saved: run markread login again", roughly(loginTimeout))
 		}
 	}
 	return <-result // finish honours ctx
@@ -379,7 +361,7 @@ func (f *loginFlow) readPasted(ctx context.Context, stdin io.Reader) (string, er
 		if ctx.Err() != nil {
 			return "", failf(exitFailure, "login: interrupted; nothing was saved")
 		}
-		return "", failf(exitFailure, "login: gave up after %s without the pasted address; nothing was saved: run markread login again", loginTimeout)
+		return "", failf(exitFailure, "login: gave up after %s without the pasted address; nothing was saved: run markread login again", roughly(loginTimeout))
 	}
 	text := strings.TrimSpace(got.text)
 	if got.err != nil && (!errors.Is(got.err, io.EOF) || text == "") {
