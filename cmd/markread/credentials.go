@@ -17,9 +17,8 @@ import (
 // loginScopes are what markread login asks for: api.Scopes, and offline.access for a refresh token.
 var loginScopes = append(slices.Clip(api.Scopes), "offline.access")
 
-// oauthConfig is the user's X app as the environment describes it: X_CLIENT_ID (required), X_CLIENT_SECRET
-// for a confidential client, and api.EndpointFromEnv's overrides. why says what the app is needed for.
-// The secret comes from the environment only, never a flag (shell history, ps).
+// oauthConfig is the user's X app from the environment (never flags: shell history, ps): X_CLIENT_ID,
+// X_CLIENT_SECRET for a confidential client, api.EndpointFromEnv's URLs. why says what needs the app.
 func oauthConfig(env func(string) string, why string) (*oauth2.Config, error) {
 	clientID := strings.TrimSpace(env("X_CLIENT_ID"))
 	if clientID == "" {
@@ -63,10 +62,9 @@ const (
 	oauth1User                  // the X_OAUTH1_* variables
 )
 
-// markCredentials finds the mark command's credentials: OAuth 1.0a from the X_OAUTH1_* variables,
-// X_ACCESS_TOKEN, --token-file, or else the token markread login stored. Only one kind may be given, so
-// that markread never quietly uses another account than the one meant. ctx is the one every renewal of
-// a stored token runs under.
+// markCredentials finds the mark command's credentials: the X_OAUTH1_* variables, X_ACCESS_TOKEN,
+// --token-file, or else the token markread login stored; one kind only, so that markread never quietly
+// uses another account than the one meant. ctx is the one every renewal of a stored token runs under.
 func markCredentials(ctx context.Context, tokenFile string, env func(string) string) (api.Option, authKind, error) {
 	var given []string
 	oauth1, oauth1Err := oauth1FromEnv(env)
@@ -104,17 +102,17 @@ func markCredentials(ctx context.Context, tokenFile string, env func(string) str
 	}
 	src, err := api.NewFileTokenSource(ctx, conf, path)
 	if err != nil {
-		return nil, 0, &exitError{code: tokenFileExit(err), err: err}
+		return nil, 0, tokenFileError(err)
 	}
 	return api.WithTokenSource(src), storedToken, nil
 }
 
-// tokenFileExit is the exit code for a token file that cannot be used: 3 when a login helps, else 2.
-func tokenFileExit(err error) int {
+// tokenFileError is a token file that cannot be used: exit 3 when a login helps, else 2.
+func tokenFileError(err error) error {
 	if errors.Is(err, api.ErrLoginRequired) {
-		return exitAuth
+		return err
 	}
-	return exitUsage
+	return &exitError{code: exitUsage, err: err}
 }
 
 // oauth1FromEnv reads OAuth 1.0a's four credentials, in oauth1Vars' order: nil when none is set, an

@@ -72,7 +72,7 @@ sent, what came back and what the server recorded. No token needed.
 `
 
 func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
-	if help, err := noArguments(newFlags("markread demo"), args, demoUsage, stdout); help || err != nil {
+	if help, err := parseFlags(newFlags("markread demo"), args, demoUsage, stdout, true); help || err != nil {
 		return err
 	}
 
@@ -105,7 +105,8 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(w, "Conversation %s (an X Chat event's a:b form) is sent as %s.\n", demoConversation, id)
 	ex := rec.exchanges[len(rec.exchanges)-1]
 	fmt.Fprintf(w, "\nSent:\n  %s %s\n", ex.method, ex.path)
-	fmt.Fprintf(w, "  Authorization: %s\n", redactAuthorization(ex.reqHeader.Get("Authorization")))
+	scheme, _, _ := strings.Cut(ex.reqHeader.Get("Authorization"), " ") // the credential is not shown
+	fmt.Fprintf(w, "  Authorization: %s [redacted]\n", scheme)
 	fmt.Fprintf(w, "  Content-Type: %s\n", ex.reqHeader.Get("Content-Type"))
 	fmt.Fprintf(w, "  %s\n", bytes.TrimSpace(ex.reqBody))
 	fmt.Fprintf(w, "\nReceived:\n  %s\n", ex.status)
@@ -123,13 +124,4 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(w, "\nMarked read in %s. For real: X_ACCESS_TOKEN=... markread <conversation-id> <seen-until-sequence-id>\n", plural.Count(res.Attempts, "attempt"))
 	fmt.Fprint(stdout, w.String())
 	return nil
-}
-
-// redactAuthorization shows the scheme of an Authorization header and hides its credential.
-func redactAuthorization(value string) string {
-	scheme, _, ok := strings.Cut(value, " ")
-	if !ok {
-		return "[redacted]"
-	}
-	return scheme + " [redacted]"
 }

@@ -56,13 +56,10 @@ denied access, or X refused the client or the code).
 `
 
 const (
-	defaultRedirectURI = "http://localhost:8080/callback"
-	// loginTimeout is how long login waits for the user, as X's xurl does.
-	loginTimeout = 5 * time.Minute
-	// tokenExchangeTimeout bounds the call to the token endpoint once the code is in.
-	tokenExchangeTimeout = 30 * time.Second
-	// maxPastedBytes bounds what --headless reads: a redirect URL is well under 2 KiB.
-	maxPastedBytes = 16 << 10
+	defaultRedirectURI   = "http://localhost:8080/callback"
+	loginTimeout         = 5 * time.Minute  // how long login waits for the user, as X's xurl does
+	tokenExchangeTimeout = 30 * time.Second // the token request, once the code is in
+	maxPastedBytes       = 16 << 10         // what --headless reads: a redirect URL is well under 2 KiB
 	// waitingHint is said once while login waits: X shows its own error page, and login hears nothing.
 	waitingHint = "If the browser shows an error from X, X_CLIENT_ID is wrong or the callback URL is not registered " +
 		"with the app, exactly as given; Ctrl-C stops the wait.\n"
@@ -73,7 +70,7 @@ func runLogin(ctx context.Context, args []string, env func(string) string, stdin
 	tokenFile := fs.String("token-file", "", "")
 	redirectURI := fs.String("redirect-uri", defaultRedirectURI, "")
 	headless := fs.Bool("headless", false, "")
-	if help, err := noArguments(fs, args, loginUsage, stdout); help || err != nil {
+	if help, err := parseFlags(fs, args, loginUsage, stdout, true); help || err != nil {
 		return err
 	}
 	conf, err := oauthConfig(env, "markread login")
@@ -212,9 +209,8 @@ func (f *loginFlow) exchange(ctx context.Context, code string) (*oauth2.Token, e
 	return tok, nil
 }
 
-// exchangeFailure describes a failed token request in one line: the endpoint's status and error code,
-// with the code, the verifier and the client secret replaced, whatever their shape. Nothing else of
-// x/oauth2's error is shown: it quotes the endpoint's answer.
+// exchangeFailure describes a failed token request in one line: the status and error code, with the
+// secrets replaced exactly, whatever their shape; nothing else of x/oauth2's error, which quotes the answer.
 func (f *loginFlow) exchangeFailure(err error, code string) error {
 	var retrieve *oauth2.RetrieveError
 	var urlErr *url.Error
@@ -254,11 +250,10 @@ func (f *loginFlow) tokenOrigin() string {
 	return textsafe.OneLine(u.Scheme + "://" + u.Host)
 }
 
-// awaitCallback serves the redirect URI on listeners until X sends the browser back, then runs finish with
-// the code (while the browser waits, so that its page can say how it went) and returns finish's error. It
-// gives up after loginTimeout. Only the redirect URI's path answers, and only its first answer with this
-// login's state counts: one with another state gets an error page and the wait goes on, so that a page
-// that sends the browser to the redirect URI (any web page can) cannot end the login.
+// awaitCallback serves the redirect URI until X sends the browser back, runs finish with the code while
+// the browser waits (its page says how it went), and returns finish's error; it gives up after
+// loginTimeout. Only the first answer with this login's state counts: any web page can send the browser
+// to the redirect URI, and one with another state gets an error page while the wait goes on.
 func (f *loginFlow) awaitCallback(ctx context.Context, listeners []net.Listener, finish func(ctx context.Context, code string) error) error {
 	var mu sync.Mutex
 	taken, over := false, false // an answer arrived; awaitCallback stopped waiting for one
@@ -364,11 +359,8 @@ func (f *loginFlow) readPasted(ctx context.Context, stdin io.Reader) (string, er
 		return "", failf(exitFailure, "login: gave up after %s without the pasted address; nothing was saved: run markread login again", roughly(loginTimeout))
 	}
 	text := strings.TrimSpace(got.text)
-	if got.err != nil && (!errors.Is(got.err, io.EOF) || text == "") {
-		if errors.Is(got.err, io.EOF) {
-			return "", failf(exitFailure, "login: no address on stdin; paste the address the browser was sent to, then press Enter")
-		}
-		return "", failf(exitFailure, "login: reading stdin: %s", textsafe.OneLine(got.err.Error()))
+	if text == "" {
+		return "", failf(exitFailure, "login: no address on stdin; paste the address the browser was sent to, then press Enter")
 	}
 	u, err := url.Parse(text)
 	if err == nil && u.Path == "" {
@@ -395,20 +387,15 @@ func parseRedirectURI(raw string) (*url.URL, error) {
 	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
 		return nil, fmt.Errorf("--redirect-uri %q: must carry no user info, query or fragment; %s", raw, want)
 	}
-	if port := u.Port(); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("--redirect-uri %q: the port must be 1 to 65535; %s", raw, want)
-		}
-	}
 	if u.Path == "" {
 		u.Path = "/" // what the browser asks for
 	}
 	return u, nil
 }
 
-// listen opens the listeners for the redirect URI: localhost means both 127.0.0.1 and ::1, since the
-// browser may use either. A machine without IPv6 gets by with 127.0.0.1; a port another program holds
-// on either address is refused, as that program could receive the code.
+// listen opens the listeners for the redirect URI: localhost means both 127.0.0.1 and ::1, which the
+// browser may use; without IPv6, 127.0.0.1 does, but a port another program holds (and could receive
+// the code on) is refused.
 func listen(redirect *url.URL) ([]net.Listener, error) {
 	port := redirect.Port()
 	if port == "" {
@@ -444,18 +431,12 @@ func listen(redirect *url.URL) ([]net.Listener, error) {
 // openBrowser opens authURL with $BROWSER, or the platform's opener, without waiting for it. Best effort:
 // the URL is printed as well.
 func openBrowser(env func(string) string, authURL string) error {
-	var command []string
-	if b := strings.Fields(env("BROWSER")); len(b) > 0 {
-		command = b
-	} else {
-		switch runtime.GOOS {
-		case "darwin":
-			command = []string{"open"}
-		case "windows":
-			command = []string{"rundll32", "url.dll,FileProtocolHandler"}
-		default:
-			command = []string{"xdg-open"}
-		}
+	command := strings.Fields(env("BROWSER"))
+	if len(command) == 0 {
+		command = map[string][]string{"darwin": {"open"}, "windows": {"rundll32", "url.dll,FileProtocolHandler"}}[runtime.GOOS]
+	}
+	if len(command) == 0 {
+		command = []string{"xdg-open"}
 	}
 	cmd := exec.Command(command[0], append(command[1:], authURL)...)
 	if err := cmd.Start(); err != nil {

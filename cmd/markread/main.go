@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -174,29 +175,20 @@ func newFlags(name string) *pflag.FlagSet {
 }
 
 // parseFlags parses args into fs. help says -h or --help was given (usage is printed to stdout); an error
-// is a usage error naming the command's help.
-func parseFlags(fs *pflag.FlagSet, args []string, usage string, stdout io.Writer) (help bool, err error) {
+// is a usage error naming the command's help, as is an argument when none is taken.
+func parseFlags(fs *pflag.FlagSet, args []string, usage string, stdout io.Writer, noArguments bool) (help bool, err error) {
+	command := strings.TrimPrefix(strings.TrimPrefix(fs.Name(), "markread"), " ")
+	if command != "" {
+		command += ": "
+	}
 	switch err := fs.Parse(args); {
 	case errors.Is(err, pflag.ErrHelp):
 		fmt.Fprint(stdout, usage)
 		return true, nil
 	case err != nil:
-		command := strings.TrimPrefix(strings.TrimPrefix(fs.Name(), "markread"), " ")
-		if command != "" {
-			command += ": "
-		}
 		return false, usageErrorf("%s%v (%s --help)", command, textsafe.OneLine(err.Error()), fs.Name())
-	}
-	return false, nil
-}
-
-// noArguments parses the flags of a subcommand that takes no arguments.
-func noArguments(fs *pflag.FlagSet, args []string, usage string, stdout io.Writer) (help bool, err error) {
-	if help, err = parseFlags(fs, args, usage, stdout); help || err != nil {
-		return help, err
-	}
-	if fs.NArg() > 0 {
-		return false, usageErrorf("%s takes no arguments (%s --help)", fs.Name(), fs.Name())
+	case noArguments && fs.NArg() > 0:
+		return false, usageErrorf("%stakes no arguments (%s --help)", command, fs.Name())
 	}
 	return false, nil
 }
@@ -208,18 +200,11 @@ func versionText() string {
 	if !ok {
 		return "markread (no build information)"
 	}
-	details := []string{}
+	details := []string{info.GoVersion}
 	for _, setting := range info.Settings {
-		switch {
-		case setting.Key == "vcs.revision":
-			details = append(details, "commit "+setting.Value[:min(12, len(setting.Value))])
-		case setting.Key == "vcs.modified" && setting.Value == "true":
-			details = append(details, "modified")
+		if setting.Key == "vcs.revision" {
+			details = append([]string{"commit " + setting.Value[:min(12, len(setting.Value))]}, details...)
 		}
 	}
-	version := info.Main.Version
-	if version == "" {
-		version = "(devel)"
-	}
-	return "markread " + version + " (" + strings.Join(append(details, info.GoVersion), ", ") + ")"
+	return "markread " + cmp.Or(info.Main.Version, "(devel)") + " (" + strings.Join(details, ", ") + ")"
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,7 +58,7 @@ func runMark(ctx context.Context, args []string, env func(string) string, stdout
 	maxRetries := fs.Int("max-retries", api.DefaultMaxRetries, "")
 	asJSON := fs.Bool("json", false, "")
 	version := fs.Bool("version", false, "")
-	help, err := parseFlags(fs, negativesAsArguments(fs, args), usageText, stdout)
+	help, err := parseFlags(fs, negativesAsArguments(fs, args), usageText, stdout, false)
 	if help {
 		return exitOK
 	}
@@ -98,11 +99,10 @@ func runMark(ctx context.Context, args []string, env func(string) string, stdout
 	return exitOK
 }
 
-// negativesAsArguments marks each argument that starts with "-" and a digit with argPrefix, unless it is
-// the value of the flag before it (--max-retries -1), so that the flag library takes it as an argument.
+// negativesAsArguments marks with argPrefix each argument that starts with "-" and a digit, unless it
+// is the value of the flag before it (--max-retries -1), for pflag to take it as an argument.
 func negativesAsArguments(fs *pflag.FlagSet, args []string) []string {
-	out := make([]string, len(args))
-	copy(out, args)
+	out := slices.Clone(args)
 	for i := 0; i < len(out); i++ {
 		arg := out[i]
 		if arg == "--" {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -56,7 +55,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	clientID := fs.String("client-id", "", "")
 	redirectURI := fs.String("redirect-uri", defaultRedirectURI, "")
 	tokenLifetime := fs.Duration("token-lifetime", apitest.DefaultAccessTokenLifetime, "")
-	if help, err := noArguments(fs, args, serveUsage, stdout); help || err != nil {
+	if help, err := parseFlags(fs, args, serveUsage, stdout, true); help || err != nil {
 		return err
 	}
 	switch {
@@ -74,7 +73,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		// The fake accepts a test token and is not meant to be a network service.
 		return usageErrorf("serve: --addr %q is not a loopback address with a port; the fake server listens on 127.0.0.1, ::1 or localhost only", *addr)
 	}
-	if auth.redirectPort() == port {
+	if auth.redirectPort == port {
 		// markread login listens on the callback's port.
 		return usageErrorf("serve: the callback URL %s is on port %s, where serve itself listens, so markread "+
 			"login could not wait there for the redirect; give another --redirect-uri or --addr", auth.redirect, port)
@@ -133,61 +132,38 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	return nil
 }
 
-// logRequests logs one line per request to w: method, path and status, never a header. Lines go through
-// a buffer so that a slow terminal does not slow the server; flush waits until they are written.
-func logRequests(next http.Handler, w io.Writer) (handler http.Handler, flush func()) {
-	logs := make(chan string, 256)
-	written := make(chan struct{})
-	var mu sync.Mutex // guards closed and sending on logs, so that no send follows close
-	closed := false
-	go func() {
-		defer close(written)
-		for line := range logs {
-			fmt.Fprintln(w, line)
-		}
-	}()
+// logRequests logs one line per request to w: method, path and status, never a header. stop makes
+// it log nothing more: a request cut off by a forced shutdown may finish late.
+func logRequests(next http.Handler, w io.Writer) (handler http.Handler, stop func()) {
+	var mu sync.Mutex
+	stopped := false
 	handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		sr := &statusRecorder{ResponseWriter: rw}
+		sr := &statusRecorder{ResponseWriter: rw, status: http.StatusOK}
 		next.ServeHTTP(sr, r)
-		status := "dropped"
-		if !sr.hijacked {
-			if sr.status == 0 {
-				sr.status = http.StatusOK
-			}
-			status = fmt.Sprint(sr.status)
+		status := fmt.Sprint(sr.status)
+		if sr.hijacked {
+			status = "dropped"
 		}
-		line := fmt.Sprintf("%s %s %q → %s", time.Now().UTC().Format(time.RFC3339), r.Method, r.URL.Path, status)
 		mu.Lock()
 		defer mu.Unlock()
-		if closed {
-			return // a request cut off by a forced shutdown finishing late
-		}
-		select {
-		case logs <- line:
-		default: // the buffer is full: drop the line rather than the request's time
+		if !stopped {
+			fmt.Fprintf(w, "%s %s %q → %s\n", time.Now().UTC().Format(time.RFC3339), r.Method, r.URL.Path, status)
 		}
 	})
-	flush = func() {
-		mu.Lock()
-		closed = true
-		close(logs)
-		mu.Unlock()
-		<-written
-	}
-	return handler, flush
+	return handler, func() { mu.Lock(); stopped = true; mu.Unlock() }
 }
 
 // statusRecorder remembers the status a handler wrote. It passes Hijack through, which the fake's
 // dropped-connection faults need.
 type statusRecorder struct {
 	http.ResponseWriter
-	status   int
-	hijacked bool
+	status          int
+	wrote, hijacked bool
 }
 
 func (sr *statusRecorder) WriteHeader(status int) {
-	if sr.status == 0 {
-		sr.status = status
+	if !sr.wrote {
+		sr.status, sr.wrote = status, true
 	}
 	sr.ResponseWriter.WriteHeader(status)
 }
@@ -209,6 +185,7 @@ type serveAuth struct {
 	clientID     string // "" when no app is registered
 	confidential bool
 	redirect     string
+	redirectPort string // "" when no app is registered
 	oauth1       bool
 }
 
@@ -226,7 +203,10 @@ func serveOAuth(fs *pflag.FlagSet, clientID, redirectURI string, lifetime time.D
 		if err != nil {
 			return serveAuth{}, err
 		}
-		auth.redirect = redirect.String()
+		auth.redirect, auth.redirectPort = redirect.String(), redirect.Port()
+		if auth.redirectPort == "" {
+			auth.redirectPort = "80" // parseRedirectURI allows http only
+		}
 		secret := strings.TrimSpace(env("X_CLIENT_SECRET"))
 		auth.confidential = secret != ""
 		auth.options = append(auth.options, apitest.WithOAuthClient(auth.clientID, secret, auth.redirect))
@@ -240,21 +220,6 @@ func serveOAuth(fs *pflag.FlagSet, clientID, redirectURI string, lifetime time.D
 		auth.options = append(auth.options, apitest.WithOAuth1(oauth1[0], oauth1[1], oauth1[2], oauth1[3]))
 	}
 	return auth, nil
-}
-
-// redirectPort is the port of the app's callback URL, "" when no app is registered.
-func (a serveAuth) redirectPort() string {
-	if a.redirect == "" {
-		return ""
-	}
-	u, err := url.Parse(a.redirect)
-	if err != nil {
-		return ""
-	}
-	if u.Port() == "" {
-		return "80" // parseRedirectURI allows http only
-	}
-	return u.Port()
 }
 
 // help tells a person how to log in against the server at url.

@@ -48,7 +48,7 @@ func runToken(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	tok, err := store.Load(ctx)
 	if err != nil {
-		return &exitError{code: tokenFileExit(err), err: err}
+		return tokenFileError(err)
 	}
 	fmt.Fprintf(stdout, "a token is stored in %s\n", textsafe.OneLine(store.Path()))
 	fmt.Fprint(stdout, describeToken(tok, time.Now()))
@@ -82,7 +82,7 @@ func runLogout(ctx context.Context, args []string, stdout io.Writer) error {
 func tokenCommand(name, usage string, args []string, stdout io.Writer) (*api.FileTokenStore, error) {
 	fs := newFlags(name)
 	tokenFile := fs.String("token-file", "", "")
-	if help, err := noArguments(fs, args, usage, stdout); help || err != nil {
+	if help, err := parseFlags(fs, args, usage, stdout, true); help || err != nil {
 		return nil, err
 	}
 	return openTokenStore(*tokenFile)
