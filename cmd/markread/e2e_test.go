@@ -296,7 +296,7 @@ func TestRefusedTokenExits3(t *testing.T) {
 	if r.code != exitAuth {
 		t.Errorf("exit %d, want 3; stderr %q", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "401") || strings.Count(r.stderr, "\n") != 1 {
+	if !strings.Contains(r.stderr, "markread: HTTP 401 Unauthorized: X refused the token; check") || strings.Contains(r.stderr, "about:blank") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("stderr %q, want one line naming HTTP 401", r.stderr)
 	}
 	if srv.Requests() != 1 {

@@ -130,6 +130,9 @@ func TestLoginEndToEndAgainstServe(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, "logged in; the token is kept in "+tokenFile) {
 		t.Fatalf("login: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
+	if !strings.Contains(r.stdout, "(in 2h)\n") { // the expiry as a person reads it
+		t.Errorf("login's stdout %q does not say the token expires in 2h", r.stdout)
+	}
 	if !strings.Contains(r.stderr, "\n  "+srv.url+apitest.AuthorizePath+"?") {
 		t.Errorf("login did not print the URL to open: %q", r.stderr)
 	}
@@ -361,8 +364,15 @@ func TestLoginAccessDenied(t *testing.T) {
 	login := startLogin(t, env, nil, "--redirect-uri", redirect, "--token-file", filepath.Join(t.TempDir(), "token.json"))
 	authURL, _ := url.Parse(login.authURL(t))
 	get(t, redirect+"?error=access_denied&error_description=The+user+denied&state="+url.QueryEscape(authURL.Query().Get("state")))
-	if code, stderr := login.wait(), login.stderr.String(); code != exitAuth || !strings.Contains(stderr, `"access_denied" ("The user denied")`) {
+	code, stderr := login.wait(), login.stderr.String()
+	if code != exitAuth || !strings.Contains(stderr, `"access_denied" ("The user denied")`) {
 		t.Errorf("exit %d, stderr %q; want 3 naming access_denied", code, stderr)
+	}
+	// X shows its own error page for a wrong client ID or callback URL, and login hears nothing: while it
+	// waits, it says so once.
+	if strings.Count(stderr, "If the browser shows an error from X, X_CLIENT_ID is wrong or the callback URL is not registered") != 1 ||
+		strings.Count(stderr, "Ctrl-C stops the wait") != 1 {
+		t.Errorf("stderr %q; want the hint on an error page and Ctrl-C said once", stderr)
 	}
 }
 

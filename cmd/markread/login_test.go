@@ -691,3 +691,20 @@ func TestLoginAndTokenShowNoSecretEchoedInTheScope(t *testing.T) {
 	}
 	noSecrets(t, []string{tokStdout.String(), tokStderr.String()}, verifier, echoClientSecret, echoCode)
 }
+
+// A client secret, a code or a verifier with an error code's shape (lower case and _), echoed as the
+// error code, is replaced: it is matched exactly, whatever its shape.
+func TestExchangeFailureShowsNoSecretOfAnErrorCodesShape(t *testing.T) {
+	const secret, code = "lowercase_client_secret", "lowercase_code"
+	flow := testFlow(t, defaultRedirectURI)
+	flow.conf.ClientSecret = secret
+	flow.secrets = append(flow.secrets, secret, basicCredential(flow.conf))
+	for _, echo := range []string{secret, code, flow.verifier, "invalid_request_" + secret} {
+		resp := &http.Response{StatusCode: http.StatusBadRequest}
+		err := flow.exchangeFailure(&oauth2.RetrieveError{Response: resp, ErrorCode: echo}, code)
+		if text := err.Error(); strings.Contains(text, secret) || strings.Contains(text, code) || strings.Contains(text, flow.verifier) ||
+			!strings.Contains(text, "(HTTP 400 ") || !strings.Contains(text, "[REDACTED]") {
+			t.Errorf("echo %q: %q; want the status and the code redacted", echo, text)
+		}
+	}
+}

@@ -45,9 +45,13 @@ $X_OAUTH1_ACCESS_TOKEN_SECRET set, requests signed with them are accepted too.
 Each request is logged to stderr (method, path, status), never its Authorization header.
 `
 
+// defaultServeAddr is not on login's default callback port (8080), so that serve --client-id ID and login
+// run side by side as written.
+const defaultServeAddr = "127.0.0.1:8000"
+
 func runServe(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("markread serve")
-	addr := fs.String("addr", "127.0.0.1:8000", "") // not login's default callback port, 8080
+	addr := fs.String("addr", defaultServeAddr, "")
 	token := fs.String("token", "", "")
 	limit := fs.Int("rate-limit", apitest.DefaultRateLimit, "")
 	window := fs.Duration("rate-window", apitest.DefaultRateWindow, "")
