@@ -64,11 +64,8 @@ func NewStoreTokenSource(ctx context.Context, conf *oauth2.Config, store TokenSt
 	if u, err := url.Parse(c.Endpoint.TokenURL); err == nil && u.Host != "" {
 		r.endpoint += " at " + textsafe.OneLine(originOf(u)) // its path or query may hold a credential
 	}
-	var first *oauth2.Token
-	if !needsRenewal(tok) {
-		first = handedOut(tok)
-	}
-	return oauth2.ReuseTokenSourceWithExpiry(first, r, time.Nanosecond), nil // handedOut set the margin
+	// handedOut sets the margin in Expiry (a token that needs renewal is expired already), so none is added.
+	return oauth2.ReuseTokenSourceWithExpiry(handedOut(tok), r, time.Nanosecond), nil
 }
 
 // withoutRedirects returns ctx with a copy of its oauth2.HTTPClient that follows no redirect: a 307 or
@@ -183,18 +180,19 @@ func (r *refresher) failure(stored *oauth2.Token, err error) error {
 	// The token URL too: a gateway's key may be in its query, and a transport's error may quote it.
 	secrets := []string{stored.RefreshToken, stored.AccessToken, r.conf.ClientSecret, basicCredential(r.conf), r.conf.Endpoint.TokenURL}
 	what := "renewing the token in " + r.storeName + ": " + r.endpoint
-	var retrieve *oauth2.RetrieveError
-	var urlErr *url.Error
+	retrieve, urlErr := (*oauth2.RetrieveError)(nil), (*url.Error)(nil)
 	switch {
 	case errors.As(err, &retrieve):
-		code := textsafe.OneLine(redact(retrieve.ErrorCode, secrets...))
-		status := retrieve.Response.StatusCode // x/oauth2 sets it
-		text := fmt.Sprintf("%s answered HTTP %d %s", what, status, code)
+		text := fmt.Sprint(what, " answered HTTP ", retrieve.Response.StatusCode) // x/oauth2 sets Response
+		if retrieve.ErrorCode != "" {
+			text += " " + textsafe.OneLine(redact(retrieve.ErrorCode, secrets...))
+		}
 		switch {
 		case retrieve.ErrorCode == "invalid_grant":
 			r.refused = stored.RefreshToken
 			return fmt.Errorf("%s: the refresh token is spent or revoked: %w", text, ErrLoginRequired)
-		case retrieve.ErrorCode == "invalid_client", retrieve.ErrorCode == "unauthorized_client", status == http.StatusUnauthorized:
+		case retrieve.ErrorCode == "invalid_client", retrieve.ErrorCode == "unauthorized_client",
+			retrieve.Response.StatusCode == http.StatusUnauthorized:
 			return fmt.Errorf("%s: %w", text, ErrClientRefused)
 		}
 		return errors.New(text)

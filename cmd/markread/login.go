@@ -226,8 +226,8 @@ func (f *loginFlow) exchangeFailure(err error, code string) error {
 	default: // x/oauth2's text quotes the answer
 		return fmt.Errorf("login: the token endpoint at %s answered, but not with a token; check MARKREAD_TOKEN_URL", f.tokenOrigin())
 	}
-	msg := fmt.Sprintf("login: the token endpoint at %s refused to issue a token (HTTP %d %s)", f.tokenOrigin(),
-		retrieve.Response.StatusCode, textsafe.OneLine(redact(retrieve.ErrorCode, append(f.secrets, code)...)))
+	msg := fmt.Sprintf("login: the token endpoint at %s refused to issue a token (HTTP %s)", f.tokenOrigin(), strings.TrimSpace(
+		fmt.Sprint(retrieve.Response.StatusCode, " ", textsafe.OneLine(redact(retrieve.ErrorCode, append(f.secrets, code)...)))))
 	switch retrieve.ErrorCode {
 	case "unauthorized_client", "invalid_client":
 		return fmt.Errorf("%s: %w; check X_CLIENT_ID, and that X_CLIENT_SECRET is set exactly when the app is a confidential client", msg, api.ErrClientRefused)

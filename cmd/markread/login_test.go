@@ -13,9 +13,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -706,5 +708,28 @@ func TestExchangeFailureShowsNoSecretOfAnErrorCodesShape(t *testing.T) {
 			!strings.Contains(text, "(HTTP 400 ") || !strings.Contains(text, "[REDACTED]") {
 			t.Errorf("echo %q: %q; want the status and the code redacted", echo, text)
 		}
+	}
+}
+
+// A token endpoint that redirects (307, 308) is not followed: the code, the verifier and the client's
+// Basic credential would go wherever it points. Login fails, exit 1, and nothing is saved.
+func TestLoginFollowsNoRedirectFromTheTokenEndpoint(t *testing.T) {
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		var hits atomic.Int32
+		elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+		endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL+"/token", status)
+		}))
+		tokenFile := filepath.Join(t.TempDir(), "token.json")
+		code, stdout, stderr := headlessLoginWithCode(t, endpoint.URL, tokenFile)
+		endpoint.Close()
+		elsewhere.Close()
+		if code != exitFailure || hits.Load() != 0 || !strings.Contains(stderr, fmt.Sprintf("(HTTP %d)", status)) {
+			t.Errorf("%d: exit %d, %d requests elsewhere, stderr %q; want 1 and none", status, code, hits.Load(), stderr)
+		}
+		if _, err := os.Stat(tokenFile); !os.IsNotExist(err) {
+			t.Errorf("%d: a token file was written (%v)", status, err)
+		}
+		noSecrets(t, []string{stdout, stderr}, echoClientSecret, echoCode)
 	}
 }

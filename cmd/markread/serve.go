@@ -45,8 +45,7 @@ $X_OAUTH1_ACCESS_TOKEN_SECRET set, requests signed with them are accepted too.
 Each request is logged to stderr (method, path, status), never its Authorization header.
 `
 
-// defaultServeAddr is not on login's default callback port (8080), so that serve --client-id ID and login
-// run side by side as written.
+// defaultServeAddr is not on login's default callback port (8080): serve --client-id ID starts as written.
 const defaultServeAddr = "127.0.0.1:8000"
 
 func runServe(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
