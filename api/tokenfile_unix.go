@@ -1,37 +1,36 @@
-//go:build !windows
+//go:build unix
 
 package api
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
-
-	"github.com/google/renameio/v2"
+	"syscall"
 )
 
-// replaceFile replaces the file at path with one holding data, mode 0600, atomically: a temporary file
-// in the same directory, synced, renamed over it, and the directory synced, so that a crash at any
-// point leaves the old file or the new one, whole.
-func replaceFile(path string, data []byte) error {
-	// Static permissions: a file someone loosened is replaced by a private one, not copied.
-	pending, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)),
-		renameio.WithStaticPermissions(tokenFileMode))
+// openTokenFile opens without blocking: a plain open of a FIFO waits for a writer, whatever ctx says.
+func openTokenFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+}
+
+// checkPrivate refuses a token file that is not the current user's alone, as ssh refuses such keys.
+func checkPrivate(name string, info fs.FileInfo) error {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("token file %s belongs to another user (uid %d), not to you: remove it, and %s", name, st.Uid, relogin)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("token file %s can be read or changed by other users (mode %04o): chmod 600 it, and log in again if anyone may have read it", name, perm)
+	}
+	return nil
+}
+
+// syncDir syncs dir, so that a rename in it survives a power cut.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = pending.Cleanup() }() // removes the temporary file unless it replaced path
-	if _, err := pending.Write(data); err != nil {
-		return err
-	}
-	if err := pending.CloseAtomicallyReplace(); err != nil {
-		return err
-	}
-	// Without this, a power cut may bring back the old file, whose refresh token the new one's
-	// refresh has already spent.
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer func() { _ = dir.Close() }()
-	return dir.Sync()
+	defer func() { _ = d.Close() }()
+	return d.Sync()
 }

@@ -736,8 +736,8 @@ func TestCodeRefusals(t *testing.T) {
 }
 
 // The authorize endpoint grants only X's scope names: a scope of anything else, of any size, goes back to
-// the app with error=invalid_scope and no code, so that no code or refresh grant keeps it. (A probe: each
-// such login used to keep about a megabyte for good.)
+// the app with error=invalid_scope and no code, so that no code or refresh grant keeps it: else each such
+// login would keep up to a megabyte for good.
 func TestAuthorizeRefusesAScopeOfUnknownNamesOfAnySize(t *testing.T) {
 	s := oauthServer(t, newClock())
 	verifier := oauth2.GenerateVerifier()

@@ -65,14 +65,15 @@ func (rec *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-			fmt.Fprintln(stdout, "usage: markread demo\n\nMarks a conversation read through the real client against a built-in fake X API, and shows\nwhat was sent, what came back and what the server recorded. No token needed.")
-			return exitOK
-		}
-		errorLine(stderr, "demo takes no arguments (markread --help)")
-		return exitUsage
+const demoUsage = `usage: markread demo
+
+Marks a conversation read through the real client against a built-in fake X API, and shows what was
+sent, what came back and what the server recorded. No token needed.
+`
+
+func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
+	if help, err := parseFlags(newFlags("markread demo"), args, demoUsage, stdout, true); help || err != nil {
+		return err
 	}
 
 	srv := apitest.NewServer()
@@ -84,23 +85,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		api.WithHTTPClient(&http.Client{Transport: rec, Timeout: 10 * time.Second}),
 	)
 	if err != nil {
-		fmt.Fprintln(stderr, err) // the api package's error, prefix included
-		return exitFailure
+		return err
 	}
 	id, err := api.NormalizeConversationID(demoConversation)
 	if err != nil {
-		fmt.Fprintln(stderr, err) // the api package's error, prefix included
-		return exitFailure
+		return err
 	}
 	res, err := client.MarkConversationRead(ctx, id, demoSequenceID)
 	if err != nil {
-		fmt.Fprintln(stderr, err) // the api package's error, prefix included
-		return exitFailure
+		return err
 	}
 	seq, ok := srv.ReadState(apitest.DefaultToken, id)
 	if !ok || len(rec.exchanges) == 0 {
-		errorLine(stderr, "demo: the fake server recorded no mark")
-		return exitFailure
+		return failf(exitFailure, "demo: the fake server recorded no mark")
 	}
 
 	w := &strings.Builder{}
@@ -108,7 +105,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(w, "Conversation %s (an X Chat event's a:b form) is sent as %s.\n", demoConversation, id)
 	ex := rec.exchanges[len(rec.exchanges)-1]
 	fmt.Fprintf(w, "\nSent:\n  %s %s\n", ex.method, ex.path)
-	fmt.Fprintf(w, "  Authorization: %s\n", redactAuthorization(ex.reqHeader.Get("Authorization")))
+	scheme, _, _ := strings.Cut(ex.reqHeader.Get("Authorization"), " ") // the credential is not shown
+	fmt.Fprintf(w, "  Authorization: %s [redacted]\n", scheme)
 	fmt.Fprintf(w, "  Content-Type: %s\n", ex.reqHeader.Get("Content-Type"))
 	fmt.Fprintf(w, "  %s\n", bytes.TrimSpace(ex.reqBody))
 	fmt.Fprintf(w, "\nReceived:\n  %s\n", ex.status)
@@ -125,14 +123,5 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(w, "\nServer state:\n  %s is read up to sequence ID %s (%d mark applied)\n", id, seq, len(srv.Marks()))
 	fmt.Fprintf(w, "\nMarked read in %s. For real: X_ACCESS_TOKEN=... markread <conversation-id> <seen-until-sequence-id>\n", plural.Count(res.Attempts, "attempt"))
 	fmt.Fprint(stdout, w.String())
-	return exitOK
-}
-
-// redactAuthorization shows the scheme of an Authorization header and hides its credential.
-func redactAuthorization(value string) string {
-	scheme, _, ok := strings.Cut(value, " ")
-	if !ok {
-		return "[redacted]"
-	}
-	return scheme + " [redacted]"
+	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -23,15 +22,16 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/xchat-go/markread/api"
 	"github.com/xchat-go/markread/internal/loopback"
 	"github.com/xchat-go/markread/internal/textsafe"
 )
 
-const loginUsage = `usage: markread login [--token-file PATH] [--redirect-uri URI] [--headless]
+var loginUsage = `usage: markread login [--token-file PATH] [--redirect-uri URI] [--headless]
 
 Logs in to X with OAuth 2.0 (authorization code with PKCE) as the user who approves in the browser, and
-keeps the token, which the mark command then uses and refreshes. It asks for the scopes users.read,
-dm.write, tweet.read and offline.access (for the refresh token).
+keeps the token, which the mark command then uses and renews. It asks for the scopes
+` + strings.Join(loginScopes, ", ") + ` (the last for the refresh token).
 
 It listens on the redirect URI, prints the URL to open (on stderr) and opens the browser where it can,
 then waits up to 5 minutes for X to send the browser back. Register the redirect URI as a callback URL of
@@ -40,15 +40,15 @@ your app in X's developer portal first, exactly as given.
 Flags:
   --token-file PATH    where to keep the token (default: markread/token.json in your config directory,
                        e.g. ~/.config on Linux)
-  --redirect-uri URI   your app's callback URL, http on loopback (default http://localhost:8080/callback)
+  --redirect-uri URI   your app's callback URL, http on loopback (default ` + defaultRedirectURI + `)
   --headless           don't listen or open a browser: open the URL on any machine, then paste the
                        address the browser was sent to (the page itself may fail to load)
 
 Environment:
   X_CLIENT_ID          your app's OAuth 2.0 client ID (required)
   X_CLIENT_SECRET      a confidential client's secret, sent with HTTP Basic; unset for a public client
-  MARKREAD_AUTH_URL    the authorization endpoint (default https://x.com/i/oauth2/authorize)
-  MARKREAD_TOKEN_URL   the token endpoint (default https://api.x.com/2/oauth2/token)
+  MARKREAD_AUTH_URL    the authorization endpoint (default ` + api.Endpoint.AuthURL + `)
+  MARKREAD_TOKEN_URL   the token endpoint (default ` + api.Endpoint.TokenURL + `)
   BROWSER              the command that opens the URL (default xdg-open, open or the Windows shell)
 
 Exit codes: 0 logged in; 1 timeout, network or other failure; 2 usage error; 3 X refused (the user
@@ -56,43 +56,39 @@ denied access, or X refused the client or the code).
 `
 
 const (
-	defaultRedirectURI = "http://localhost:8080/callback"
-	// loginTimeout is how long login waits for the user, as X's xurl does.
-	loginTimeout = 5 * time.Minute
-	// tokenExchangeTimeout bounds the call to the token endpoint once the code is in.
-	tokenExchangeTimeout = 30 * time.Second
-	// maxPastedBytes bounds what --headless reads: a redirect URL is well under 2 KiB.
-	maxPastedBytes = 16 << 10
+	defaultRedirectURI   = "http://localhost:8080/callback"
+	loginTimeout         = 5 * time.Minute  // how long login waits for the user, as X's xurl does
+	tokenExchangeTimeout = 30 * time.Second // the token request, once the code is in
+	maxPastedBytes       = 16 << 10         // what --headless reads: a redirect URL is well under 2 KiB
+	// waitingHint is said once while login waits: X shows its own error page, and login hears nothing.
+	waitingHint = "If the browser shows an error from X, X_CLIENT_ID is wrong or the callback URL is not registered " +
+		"with the app, exactly as given; Ctrl-C stops the wait.\n"
 )
 
-func runLogin(ctx context.Context, args []string, env func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("markread login", flag.ContinueOnError)
+func runLogin(ctx context.Context, args []string, env func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("markread login")
 	tokenFile := fs.String("token-file", "", "")
 	redirectURI := fs.String("redirect-uri", defaultRedirectURI, "")
 	headless := fs.Bool("headless", false, "")
-	if code, done := parseSubcommand(fs, args, loginUsage, stdout, stderr); done {
-		return code
+	if help, err := parseFlags(fs, args, loginUsage, stdout, true); help || err != nil {
+		return err
 	}
-
 	conf, err := oauthConfig(env, "markread login")
 	if err != nil {
-		errorLine(stderr, "login: "+err.Error())
-		return exitUsage
+		return err
 	}
 	redirect, err := parseRedirectURI(*redirectURI)
 	if err != nil {
-		errorLine(stderr, "login: "+err.Error())
-		return exitUsage
+		return &exitError{code: exitUsage, err: err}
 	}
 	conf.RedirectURL = redirect.String()
 	store, err := openTokenStore(*tokenFile)
 	if err != nil {
-		return asFailure(err).print(stderr)
+		return err
 	}
 	flow, err := newLoginFlow(conf, redirect)
 	if err != nil {
-		errorLine(stderr, "login: "+err.Error())
-		return exitFailure
+		return err
 	}
 
 	var tok *oauth2.Token
@@ -101,40 +97,43 @@ func runLogin(ctx context.Context, args []string, env func(string) string, stdin
 		if err != nil {
 			return err
 		}
-		if err := saveToken(ctx, store, t); err != nil {
-			return err
+		flow.secrets = append(flow.secrets, code, t.AccessToken, t.RefreshToken)
+		if scope, ok := t.Extra("scope").(string); ok { // the endpoint's text: kept without what it was sent
+			t = t.WithExtra(map[string]any{"scope": redact(scope, flow.secrets...)})
+		}
+		if err := store.Replace(ctx, t); err != nil { // never amid a renewal another markread makes
+			return fmt.Errorf("%w; the new token was not saved", err)
 		}
 		tok = t
 		return nil
 	}
 	if *headless {
 		fmt.Fprintf(stderr, "Open this URL in a browser on any machine and authorize the app:\n\n  %s\n\n", flow.authURL())
-		fmt.Fprintf(stderr, "Then paste here the address the browser was sent to (it starts with %s; the page may fail to load), and press Enter:\n", conf.RedirectURL)
+		fmt.Fprintf(stderr, "Then paste here the address the browser was sent to (it starts with %s; the page may fail to load), and press Enter.\n", conf.RedirectURL)
+		fmt.Fprint(stderr, waitingHint)
 		var code string
-		code, err = flow.readPasted(ctx, stdin)
-		if err == nil {
+		if code, err = flow.readPasted(ctx, stdin); err == nil {
 			err = save(ctx, code)
 		}
 	} else {
 		var listeners []net.Listener
-		listeners, err = listen(redirect)
-		if err != nil {
-			errorLine(stderr, "login: "+err.Error())
-			return exitFailure
+		if listeners, err = listen(redirect); err != nil {
+			return err
 		}
 		fmt.Fprintf(stderr, "Open this URL in your browser and authorize the app:\n\n  %s\n\n", flow.authURL())
 		if err := openBrowser(env, flow.authURL()); err != nil {
 			fmt.Fprintf(stderr, "(could not open a browser: %s; open the URL yourself)\n", textsafe.OneLine(err.Error()))
 		}
-		fmt.Fprintf(stderr, "Waiting up to %s for X to send the browser back to %s ...\n", loginTimeout, conf.RedirectURL)
+		fmt.Fprintf(stderr, "Waiting up to %s for X to send the browser back to %s ...\n", roughly(loginTimeout), conf.RedirectURL)
+		fmt.Fprint(stderr, waitingHint)
 		err = flow.awaitCallback(ctx, listeners, save)
 	}
 	if err != nil {
-		return asFailure(err).print(stderr)
+		return err
 	}
 	fmt.Fprintf(stdout, "logged in; the token is kept in %s\n", textsafe.OneLine(store.Path()))
 	fmt.Fprint(stdout, describeToken(tok, time.Now()))
-	return exitOK
+	return nil
 }
 
 // loginFlow is one authorization: the PKCE verifier and the state it sent, and where X sends the browser
@@ -144,6 +143,7 @@ type loginFlow struct {
 	redirect *url.URL
 	state    string
 	verifier string
+	secrets  []string // what login must never show: the client secret, the verifier, the code, the tokens
 }
 
 // Format shows neither the verifier nor the app's secret, whatever the verb.
@@ -154,12 +154,9 @@ func newLoginFlow(conf *oauth2.Config, redirect *url.URL) (*loginFlow, error) {
 	if _, err := rand.Read(state); err != nil {
 		return nil, fmt.Errorf("making the login's state: %w", err)
 	}
-	return &loginFlow{
-		conf:     conf,
-		redirect: redirect,
-		state:    base64.RawURLEncoding.EncodeToString(state),
-		verifier: oauth2.GenerateVerifier(),
-	}, nil
+	verifier := oauth2.GenerateVerifier()
+	return &loginFlow{conf: conf, redirect: redirect, state: base64.RawURLEncoding.EncodeToString(state),
+		verifier: verifier, secrets: []string{conf.ClientSecret, basicCredential(conf), verifier}}, nil
 }
 
 func (f *loginFlow) authURL() string {
@@ -176,7 +173,7 @@ func (f *loginFlow) ownState(query url.Values) bool {
 func (f *loginFlow) checkRedirect(query url.Values) (code string, err error) {
 	stateOK := f.ownState(query)
 	if query.Has("error") {
-		msg := "X did not authorize markread: " + errorCodeText(query.Get("error"))
+		msg := "X did not authorize markread: " + strconv.Quote(textsafe.Cut(query.Get("error"), 64))
 		if desc := query.Get("error_description"); desc != "" {
 			msg += " (" + strconv.Quote(textsafe.Cut(desc, 200)) + ")"
 		}
@@ -207,76 +204,56 @@ func (f *loginFlow) exchange(ctx context.Context, code string) (*oauth2.Token, e
 	})
 	tok, err := f.conf.Exchange(ctx, code, oauth2.VerifierOption(f.verifier))
 	if err != nil {
-		return nil, f.exchangeFailure(err)
+		return nil, f.exchangeFailure(err, code)
 	}
 	return tok, nil
 }
 
-// exchangeFailure describes a failed token request. It shows no more of the endpoint's answer than its
-// status and error code: oauth2.RetrieveError quotes the body, and x/oauth2's other errors and the
-// transport's quote parts of the answer, any of which may echo the code, the verifier or the client
-// secret, in any encoding. So an error that is not the endpoint's refusal gets a fixed text.
-func (f *loginFlow) exchangeFailure(err error) error {
+// exchangeFailure describes a failed token request in one line: the status and error code, with the
+// secrets replaced exactly, whatever their shape; nothing else of x/oauth2's error, which quotes the answer.
+func (f *loginFlow) exchangeFailure(err error, code string) error {
 	var retrieve *oauth2.RetrieveError
-	if !errors.As(err, &retrieve) {
-		var urlErr *url.Error
-		switch {
-		case errors.Is(err, context.DeadlineExceeded):
-			return failf(exitFailure, "login: the token endpoint did not answer within %s", tokenExchangeTimeout)
-		case errors.Is(err, context.Canceled):
-			return failf(exitFailure, "login: interrupted; nothing was saved")
-		case errors.As(err, &urlErr):
-			return failf(exitFailure, "login: no answer from the token endpoint at %s (the connection failed, or what came "+
-				"back was not HTTP); check MARKREAD_TOKEN_URL and the network, and run markread login again", f.tokenOrigin())
-		}
-		return failf(exitFailure, "login: the token endpoint at %s answered, but not with a token (the answer is not shown: "+
-			"it may echo secrets); check MARKREAD_TOKEN_URL", f.tokenOrigin())
+	var urlErr *url.Error
+	switch {
+	case errors.As(err, &retrieve):
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("login: the token endpoint did not answer within %s", roughly(tokenExchangeTimeout))
+	case errors.Is(err, context.Canceled):
+		return errors.New("login: interrupted; nothing was saved")
+	case errors.As(err, &urlErr): // its text may quote a status line the endpoint sent
+		return fmt.Errorf("login: no answer from the token endpoint at %s (the connection failed, or what came back was not HTTP); "+
+			"check MARKREAD_TOKEN_URL and the network, and run markread login again", f.tokenOrigin())
+	default: // x/oauth2's text quotes the answer
+		return fmt.Errorf("login: the token endpoint at %s answered, but not with a token; check MARKREAD_TOKEN_URL", f.tokenOrigin())
 	}
-	msg := "X's token endpoint refused to issue a token"
-	if retrieve.Response != nil {
-		msg += " (HTTP " + strconv.Itoa(retrieve.Response.StatusCode) + ")"
-	}
-	switch code := retrieve.ErrorCode; code {
-	case "":
+	msg := fmt.Sprintf("login: the token endpoint at %s refused to issue a token (HTTP %s)", f.tokenOrigin(), strings.TrimSpace(
+		fmt.Sprint(retrieve.Response.StatusCode, " ", textsafe.OneLine(redact(retrieve.ErrorCode, append(f.secrets, code)...)))))
+	switch retrieve.ErrorCode {
 	case "unauthorized_client", "invalid_client":
-		msg += ": " + code + "; check X_CLIENT_ID, and that X_CLIENT_SECRET is set exactly when the app is a confidential client"
+		return fmt.Errorf("%s: %w; check X_CLIENT_ID, and that X_CLIENT_SECRET is set exactly when the app is a confidential client", msg, api.ErrClientRefused)
 	case "invalid_grant", "invalid_request":
-		msg += ": " + code + "; the code lasts only 30 seconds, and --redirect-uri must be exactly your app's callback URL: run markread login again"
-	default:
-		if textsafe.IsOAuthErrorCode(code) {
-			msg += ": " + code
-		} else {
-			// Not an error code's shape: what a hostile endpoint echoing the request would send.
-			msg += " with an error code that is not one (withheld)"
-		}
+		return failf(exitAuth, "%s; the code lasts only 30 seconds, and --redirect-uri must be exactly your app's callback URL: run markread login again", msg)
 	}
-	return failf(exitAuth, "login: %s", msg)
+	if retrieve.Response.StatusCode == http.StatusUnauthorized {
+		return fmt.Errorf("%s: %w", msg, api.ErrClientRefused)
+	}
+	return errors.New(msg)
 }
 
 // tokenOrigin is the token endpoint's scheme and host, as much of it as login's errors name: the rest of
 // MARKREAD_TOKEN_URL may hold a credential.
 func (f *loginFlow) tokenOrigin() string {
 	u, err := url.Parse(f.conf.Endpoint.TokenURL)
-	if err != nil { // oauthConfig parsed it already
+	if err != nil { // api.EndpointFromEnv parsed it already
 		return "MARKREAD_TOKEN_URL"
 	}
 	return textsafe.OneLine(u.Scheme + "://" + u.Host)
 }
 
-// errorCodeText shows an OAuth error code a server sent: as it is when it looks like one, else quoted and
-// bounded.
-func errorCodeText(code string) string {
-	if textsafe.IsOAuthErrorCode(code) {
-		return code
-	}
-	return strconv.Quote(textsafe.Cut(code, 64))
-}
-
-// awaitCallback serves the redirect URI on listeners until X sends the browser back, then runs finish with
-// the code (while the browser waits, so that its page can say how it went) and returns finish's error. It
-// gives up after loginTimeout. Only the redirect URI's path answers, and only its first answer with this
-// login's state counts: one with another state gets an error page and the wait goes on, so that a page
-// that sends the browser to the redirect URI (any web page can) cannot end the login.
+// awaitCallback serves the redirect URI until X sends the browser back, runs finish with the code while
+// the browser waits (its page says how it went), and returns finish's error; it gives up after
+// loginTimeout. Only the first answer with this login's state counts: any web page can send the browser
+// to the redirect URI, and one with another state gets an error page while the wait goes on.
 func (f *loginFlow) awaitCallback(ctx context.Context, listeners []net.Listener, finish func(ctx context.Context, code string) error) error {
 	var mu sync.Mutex
 	taken, over := false, false // an answer arrived; awaitCallback stopped waiting for one
@@ -314,7 +291,7 @@ func (f *loginFlow) awaitCallback(ctx context.Context, listeners []net.Listener,
 			err = finish(ctx, code)
 		}
 		if err != nil {
-			http.Error(w, asFailure(err).line()+"\n(see the terminal)", http.StatusBadRequest)
+			http.Error(w, "markread: "+textsafe.OneLine(err.Error())+"\n(see the terminal)", http.StatusBadRequest)
 		} else {
 			fmt.Fprintln(w, "markread: logged in. You can close this tab.")
 		}
@@ -351,7 +328,7 @@ func (f *loginFlow) awaitCallback(ctx context.Context, listeners []net.Listener,
 		case ctx.Err() != nil:
 			return failf(exitFailure, "login: interrupted; nothing was saved")
 		default:
-			return failf(exitFailure, "login: gave up after %s without an answer from X; nothing was saved: run markread login again", loginTimeout)
+			return failf(exitFailure, "login: gave up after %s without an answer from X; nothing was saved: run markread login again", roughly(loginTimeout))
 		}
 	}
 	return <-result // finish honours ctx
@@ -379,14 +356,11 @@ func (f *loginFlow) readPasted(ctx context.Context, stdin io.Reader) (string, er
 		if ctx.Err() != nil {
 			return "", failf(exitFailure, "login: interrupted; nothing was saved")
 		}
-		return "", failf(exitFailure, "login: gave up after %s without the pasted address; nothing was saved: run markread login again", loginTimeout)
+		return "", failf(exitFailure, "login: gave up after %s without the pasted address; nothing was saved: run markread login again", roughly(loginTimeout))
 	}
 	text := strings.TrimSpace(got.text)
-	if got.err != nil && (!errors.Is(got.err, io.EOF) || text == "") {
-		if errors.Is(got.err, io.EOF) {
-			return "", failf(exitFailure, "login: no address on stdin; paste the address the browser was sent to, then press Enter")
-		}
-		return "", failf(exitFailure, "login: reading stdin: %s", textsafe.OneLine(got.err.Error()))
+	if text == "" {
+		return "", failf(exitFailure, "login: no address on stdin; paste the address the browser was sent to, then press Enter")
 	}
 	u, err := url.Parse(text)
 	if err == nil && u.Path == "" {
@@ -413,20 +387,15 @@ func parseRedirectURI(raw string) (*url.URL, error) {
 	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
 		return nil, fmt.Errorf("--redirect-uri %q: must carry no user info, query or fragment; %s", raw, want)
 	}
-	if port := u.Port(); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("--redirect-uri %q: the port must be 1 to 65535; %s", raw, want)
-		}
-	}
 	if u.Path == "" {
 		u.Path = "/" // what the browser asks for
 	}
 	return u, nil
 }
 
-// listen opens the listeners for the redirect URI: localhost means both 127.0.0.1 and ::1, since the
-// browser may use either. A machine without IPv6 gets by with 127.0.0.1; a port another program holds
-// on either address is refused, as that program could receive the code.
+// listen opens the listeners for the redirect URI: localhost means both 127.0.0.1 and ::1, which the
+// browser may use; without IPv6, 127.0.0.1 does, but a port another program holds (and could receive
+// the code on) is refused.
 func listen(redirect *url.URL) ([]net.Listener, error) {
 	port := redirect.Port()
 	if port == "" {
@@ -462,18 +431,12 @@ func listen(redirect *url.URL) ([]net.Listener, error) {
 // openBrowser opens authURL with $BROWSER, or the platform's opener, without waiting for it. Best effort:
 // the URL is printed as well.
 func openBrowser(env func(string) string, authURL string) error {
-	var command []string
-	if b := strings.Fields(env("BROWSER")); len(b) > 0 {
-		command = b
-	} else {
-		switch runtime.GOOS {
-		case "darwin":
-			command = []string{"open"}
-		case "windows":
-			command = []string{"rundll32", "url.dll,FileProtocolHandler"}
-		default:
-			command = []string{"xdg-open"}
-		}
+	command := strings.Fields(env("BROWSER"))
+	if len(command) == 0 {
+		command = map[string][]string{"darwin": {"open"}, "windows": {"rundll32", "url.dll,FileProtocolHandler"}}[runtime.GOOS]
+	}
+	if len(command) == 0 {
+		command = []string{"xdg-open"}
 	}
 	cmd := exec.Command(command[0], append(command[1:], authURL)...)
 	if err := cmd.Start(); err != nil {

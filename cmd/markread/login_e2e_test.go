@@ -89,12 +89,27 @@ func noSecrets(t *testing.T, outputs []string, secrets ...string) {
 
 // The whole life of a login, as a person goes through it, against markread serve: login (the browser
 // is the test binary), token, marks with the stored token that renew it, logout.
+// expireStoredToken makes the token in path expire, so that the next mark renews it.
+func expireStoredToken(t *testing.T, path string) {
+	t.Helper()
+	store, err := api.NewFileTokenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := store.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.Expiry = time.Now().Add(-time.Minute)
+	if err := store.Save(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestLoginEndToEndAgainstServe(t *testing.T) {
 	const clientID, clientSecret = "e2e-app", "e2e-client-secret-7c1d9e"
 	redirect := freeRedirectURI(t)
-	// Tokens that last 30 s are always within the renewal margin: every mark renews, without waiting.
-	srv := startServe(t, []string{"X_CLIENT_SECRET=" + clientSecret},
-		"--client-id", clientID, "--redirect-uri", redirect, "--token-lifetime", "30s")
+	srv := startServe(t, []string{"X_CLIENT_SECRET=" + clientSecret}, "--client-id", clientID, "--redirect-uri", redirect)
 	config := t.TempDir()
 	env := []string{"XDG_CONFIG_HOME=" + config, "HOME=" + config, "AppData=" + config,
 		"X_CLIENT_ID=" + clientID, "X_CLIENT_SECRET=" + clientSecret, "X_API_BASE_URL=" + srv.url,
@@ -115,6 +130,9 @@ func TestLoginEndToEndAgainstServe(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, "logged in; the token is kept in "+tokenFile) {
 		t.Fatalf("login: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
+	if !strings.Contains(r.stdout, "(in 2h)\n") { // the expiry as a person reads it
+		t.Errorf("login's stdout %q does not say the token expires in 2h", r.stdout)
+	}
 	if !strings.Contains(r.stderr, "\n  "+srv.url+apitest.AuthorizePath+"?") {
 		t.Errorf("login did not print the URL to open: %q", r.stderr)
 	}
@@ -130,7 +148,8 @@ func TestLoginEndToEndAgainstServe(t *testing.T) {
 		}
 	}
 
-	// No credentials given: the stored token, renewed on the way.
+	// No credentials given: the stored token, renewed on the way (as if two hours had passed).
+	expireStoredToken(t, tokenFile)
 	if r = run(env, "g1", "5"); r.code != exitOK || !strings.Contains(r.stdout, "marked g1 read up to 5") {
 		t.Fatalf("mark with the stored token: exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -139,6 +158,7 @@ func TestLoginEndToEndAgainstServe(t *testing.T) {
 		t.Error("the mark did not renew the token, or did not save the renewed one")
 	}
 	// The same file given with --token-file.
+	expireStoredToken(t, tokenFile)
 	if r = run(env, "--token-file", tokenFile, "g1", "6"); r.code != exitOK {
 		t.Fatalf("mark with --token-file: exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -204,7 +224,7 @@ func startLogin(t *testing.T, env map[string]string, stdin io.Reader, args ...st
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard only
 	t.Cleanup(cancel)
 	go func() {
-		l.done <- runLogin(ctx, args, func(k string) string { return env[k] }, stdin, &l.stdout, l.stderr)
+		l.done <- exit(runLogin(ctx, args, func(k string) string { return env[k] }, stdin, &l.stdout, l.stderr), l.stderr)
 	}()
 	return l
 }
@@ -344,8 +364,15 @@ func TestLoginAccessDenied(t *testing.T) {
 	login := startLogin(t, env, nil, "--redirect-uri", redirect, "--token-file", filepath.Join(t.TempDir(), "token.json"))
 	authURL, _ := url.Parse(login.authURL(t))
 	get(t, redirect+"?error=access_denied&error_description=The+user+denied&state="+url.QueryEscape(authURL.Query().Get("state")))
-	if code, stderr := login.wait(), login.stderr.String(); code != exitAuth || !strings.Contains(stderr, `access_denied ("The user denied")`) {
+	code, stderr := login.wait(), login.stderr.String()
+	if code != exitAuth || !strings.Contains(stderr, `"access_denied" ("The user denied")`) {
 		t.Errorf("exit %d, stderr %q; want 3 naming access_denied", code, stderr)
+	}
+	// X shows its own error page for a wrong client ID or callback URL, and login hears nothing: while it
+	// waits, it says so once.
+	if strings.Count(stderr, "If the browser shows an error from X, X_CLIENT_ID is wrong or the callback URL is not registered") != 1 ||
+		strings.Count(stderr, "Ctrl-C stops the wait") != 1 {
+		t.Errorf("stderr %q; want the hint on an error page and Ctrl-C said once", stderr)
 	}
 }
 
@@ -362,7 +389,7 @@ func TestLoginWithAWrongClientSecret(t *testing.T) {
 	location := approve(t, login.authURL(t))
 	fmt.Fprintln(typing, location)
 	code, stderr := login.wait(), login.stderr.String()
-	if code != exitAuth || !strings.Contains(stderr, "(HTTP 401): invalid_client") || !strings.Contains(stderr, "X_CLIENT_SECRET") {
+	if code != exitAuth || !strings.Contains(stderr, "(HTTP 401 invalid_client)") || !strings.Contains(stderr, "X_CLIENT_SECRET") {
 		t.Errorf("exit %d, stderr %q; want 3 naming invalid_client and X_CLIENT_SECRET", code, stderr)
 	}
 	pasted, _ := url.Parse(location)
@@ -392,8 +419,9 @@ func TestLoginHostileTokenEndpoint(t *testing.T) {
 	const code = "authorization-code-hostile-5e7c"
 	fmt.Fprintf(typing, "%s?code=%s&state=%s\n", defaultRedirectURI, code, url.QueryEscape(authURL.Query().Get("state")))
 	exit, stderr := login.wait(), login.stderr.String()
-	if exit != exitAuth || strings.Count(stderr, "markread: ") != 1 {
-		t.Errorf("exit %d, stderr %q; want 3 and one error line", exit, stderr)
+	// Its error code is no code X knows (it holds the echo): a failure, not a refusal of the credentials.
+	if exit != exitFailure || strings.Count(stderr, "markread: ") != 1 || !strings.Contains(stderr, "(HTTP 400 invalid_request\\ncode=[REDACTED]&code_verifier=[REDACTED]") {
+		t.Errorf("exit %d, stderr %q; want 1 and one error line, the echo redacted", exit, stderr)
 	}
 	form, _ := url.ParseQuery(strings.Fields(sent)[0])
 	verifier := form.Get("code_verifier")
@@ -412,12 +440,12 @@ func TestLoginUsageErrors(t *testing.T) {
 		{nil, nil, "X_CLIENT_ID is not set"},
 		{map[string]string{"X_CLIENT_ID": "app"}, []string{"--redirect-uri", "https://example.com/cb"}, "must be http"},
 		{map[string]string{"X_CLIENT_ID": "app", "MARKREAD_TOKEN_URL": "http://example.com/t"}, nil, "MARKREAD_TOKEN_URL must use https"},
-		{map[string]string{"X_CLIENT_ID": "app"}, []string{"--token-file", t.TempDir()}, "is a directory"},
+		{map[string]string{"X_CLIENT_ID": "app"}, []string{"--token-file", t.TempDir()}, "is not a regular file (d"},
 		{map[string]string{"X_CLIENT_ID": "app"}, []string{"extra"}, "takes no arguments"},
-		{map[string]string{"X_CLIENT_ID": "app"}, []string{"--headles"}, "unknown flag --headles"},
+		{map[string]string{"X_CLIENT_ID": "app"}, []string{"--headles"}, "login: unknown flag: --headles (markread login --help)"},
 	} {
 		var stdout, stderr lockedBuffer
-		code := runLogin(context.Background(), tt.args, func(k string) string { return tt.env[k] }, strings.NewReader(""), &stdout, &stderr)
+		code := exit(runLogin(context.Background(), tt.args, func(k string) string { return tt.env[k] }, strings.NewReader(""), &stdout, &stderr), &stderr)
 		if code != exitUsage || !strings.Contains(stderr.String(), tt.want) || strings.Count(stderr.String(), "\n") != 1 {
 			t.Errorf("%v %q: exit %d, stderr %q; want 2 and one line saying %q", tt.env, tt.args, code, stderr.String(), tt.want)
 		}

@@ -13,14 +13,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/xchat-go/markread/api"
 )
 
 // In-process tests of the login flow's parts; login_e2e_test.go runs the whole of it against markread serve.
@@ -43,9 +47,6 @@ func testFlow(t *testing.T, redirectURI string) *loginFlow {
 	}
 	return flow
 }
-
-// exitCode is the exit code an error from the login flow ends the command with.
-func exitCode(err error) int { return asFailure(err).code }
 
 func TestAuthURLAsksForPKCEAndTheScopes(t *testing.T) {
 	flow := testFlow(t, defaultRedirectURI)
@@ -97,7 +98,7 @@ func TestCheckRedirect(t *testing.T) {
 		{"no state", url.Values{"code": {"c"}}, exitFailure, "state is not the one this login sent"},
 		{"no code", url.Values{"state": {flow.state}, "code": {""}}, exitFailure, "carries no code"},
 		{"access denied", url.Values{"error": {"access_denied"}, "error_description": {"The user said no"}, "state": {flow.state}},
-			exitAuth, `X did not authorize markread: access_denied ("The user said no")`},
+			exitAuth, `X did not authorize markread: "access_denied" ("The user said no")`},
 		{"an error with another state", url.Values{"error": {"access_denied"}, "state": {"forged"}},
 			exitAuth, "may not come from X"},
 		{"a hostile error", url.Values{"error": {"x\nmarkread: logged in\x1b[2K"}, "error_description": {strings.Repeat("\n\x1b", 500)}, "state": {flow.state}},
@@ -115,7 +116,9 @@ func TestCheckRedirect(t *testing.T) {
 			if err == nil || exitCode(err) != tt.wantCode || !strings.Contains(err.Error(), tt.want) || code != "" {
 				t.Fatalf("got a code: %v, error %v (exit %d); want exit %d saying %q", code != "", err, exitCode(err), tt.wantCode, tt.want)
 			}
-			if line := asFailure(err).line(); strings.ContainsAny(line, "\n\x1b") || len(line) > 1000 || !strings.HasPrefix(line, "markread: login: ") {
+			var stderr strings.Builder
+			exit(err, &stderr)
+			if line := strings.TrimSuffix(stderr.String(), "\n"); strings.ContainsAny(line, "\n\x1b") || len(line) > 1000 || !strings.HasPrefix(line, "markread: login: ") {
 				t.Errorf("the error line is not one bounded, printable line: %q", line)
 			}
 		})
@@ -279,8 +282,8 @@ func TestLoginGivesUpAfterFiveMinutes(t *testing.T) {
 		if waited := time.Since(start); waited != loginTimeout {
 			t.Errorf("gave up after %s, want %s", waited, loginTimeout)
 		}
-		if exitCode(err) != exitFailure || !strings.Contains(err.Error(), "gave up after 5m0s") {
-			t.Errorf("got %v (exit %d); want exit 1 saying it gave up after 5m0s", err, exitCode(err))
+		if exitCode(err) != exitFailure || !strings.Contains(err.Error(), "gave up after 5m ") {
+			t.Errorf("got %v (exit %d); want exit 1 saying it gave up after 5m", err, exitCode(err))
 		}
 	})
 }
@@ -356,8 +359,8 @@ func TestLoginGivesUpAfterFiveMinutesDespiteAForgedAnswer(t *testing.T) {
 		if waited := time.Since(start); waited != loginTimeout {
 			t.Errorf("gave up after %s, want %s", waited, loginTimeout)
 		}
-		if exitCode(err) != exitFailure || !strings.Contains(err.Error(), "gave up after 5m0s") {
-			t.Errorf("got %v (exit %d); want exit 1 saying it gave up after 5m0s", err, exitCode(err))
+		if exitCode(err) != exitFailure || !strings.Contains(err.Error(), "gave up after 5m ") {
+			t.Errorf("got %v (exit %d); want exit 1 saying it gave up after 5m", err, exitCode(err))
 		}
 	})
 }
@@ -389,7 +392,7 @@ func TestReadPasted(t *testing.T) {
 		{"the code alone", "pasted-code-123\n", exitFailure, "not the address the browser was sent to"},
 		{"another path", "http://localhost:8080/other?state=" + url.QueryEscape(flow.state) + "&code=pasted-code-123\n", exitFailure, "not the address"},
 		{"nothing", "", exitFailure, "no address on stdin"},
-		{"an empty line", "\n", exitFailure, "not the address"},
+		{"an empty line", "\n", exitFailure, "no address on stdin"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -417,8 +420,8 @@ func TestReadPastedGivesUpAfterFiveMinutes(t *testing.T) {
 		defer typing.Close() // lets the reading goroutine end
 		start := time.Now()
 		_, err := flow.readPasted(context.Background(), stdin)
-		if time.Since(start) != loginTimeout || err == nil || !strings.Contains(err.Error(), "gave up after 5m0s") {
-			t.Errorf("after %s: %v; want to give up after 5m0s", time.Since(start), err)
+		if time.Since(start) != loginTimeout || err == nil || !strings.Contains(err.Error(), "gave up after 5m ") {
+			t.Errorf("after %s: %v; want to give up after 5m", time.Since(start), err)
 		}
 	})
 }
@@ -442,7 +445,6 @@ func TestParseRedirectURI(t *testing.T) {
 		{"http://localhost:8080/callback?x=1", "no user info, query or fragment"},
 		{"http://localhost:8080/callback#x", "no user info, query or fragment"},
 		{"http://u:p@localhost:8080/callback", "no user info, query or fragment"},
-		{"http://localhost:0/callback", "port must be 1 to 65535"},
 		{"localhost:8080/callback", "not an absolute URL"},
 		{"/callback", "not an absolute URL"},
 		{"http://local\nhost/", "not an absolute URL"},
@@ -497,7 +499,7 @@ func TestOAuthConfigFromTheEnvironment(t *testing.T) {
 	}
 	public, err := oauthConfig(envOf(map[string]string{"X_CLIENT_ID": "id"}), "")
 	if err != nil || public.Endpoint.AuthStyle != oauth2.AuthStyleInParams || public.ClientSecret != "" ||
-		public.Endpoint.AuthURL != defaultAuthURL || public.Endpoint.TokenURL != defaultTokenURL {
+		public.Endpoint.AuthURL != api.Endpoint.AuthURL || public.Endpoint.TokenURL != api.Endpoint.TokenURL {
 		t.Errorf("public client: %+v, %v", public, err)
 	}
 	confidential, err := oauthConfig(envOf(map[string]string{"X_CLIENT_ID": "id", "X_CLIENT_SECRET": "s3cret-value",
@@ -507,27 +509,40 @@ func TestOAuthConfigFromTheEnvironment(t *testing.T) {
 		t.Errorf("confidential client: %v", err)
 	}
 
-	for _, bad := range []struct{ url, want string }{
-		{"http://auth.example/token", "must use https"},
-		{"https://user:hunter2-secret@auth.example/token", "must not carry user info"},
-		{"https://auth.example/token#hunter2-secret", "must not carry a fragment"},
-		{"auth.example/token", "is not an absolute URL"},
-		{"ftp://auth.example/token", "must use https"},
-	} {
-		_, err := oauthConfig(envOf(map[string]string{"X_CLIENT_ID": "id", "MARKREAD_TOKEN_URL": bad.url}), "")
-		if err == nil || !strings.Contains(err.Error(), "MARKREAD_TOKEN_URL "+bad.want) || strings.Contains(err.Error(), "hunter2") {
-			t.Errorf("MARKREAD_TOKEN_URL=%s: %v; want an error saying %q without the URL", bad.url, err, bad.want)
-		}
+	// The URLs' checks are api.EndpointFromEnv's; a refusal is a usage error.
+	if _, err := oauthConfig(envOf(map[string]string{"X_CLIENT_ID": "id", "MARKREAD_TOKEN_URL": "http://auth.example/t"}), ""); exitCode(err) != exitUsage {
+		t.Errorf("MARKREAD_TOKEN_URL over http: %v, exit %d; want a usage error", err, exitCode(err))
 	}
 }
 
-// failf's errors keep their exit code through wrapping; anything else is exit 1.
-func TestAsFailure(t *testing.T) {
-	if f := asFailure(errors.New("boom\x1b\xff")); f.code != exitFailure || f.msg != `boom\x1b\xff` {
-		t.Errorf("plain error: %+v", f)
+// exitCode maps each cause to the README's exit code, through any wrapping.
+func TestExitCode(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("no OAuth 2.0 access token: %w", err) }
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{errors.New("boom"), exitFailure},
+		{failf(exitAuth, "login: no"), exitAuth},
+		{usageErrorf("bad"), exitUsage},
+		{wrap(fmt.Errorf("renewing: HTTP 400 invalid_grant: %w", api.ErrLoginRequired)), exitAuth},
+		{wrap(fmt.Errorf("renewing: HTTP 401 invalid_client: %w", api.ErrClientRefused)), exitAuth},
+		{wrap(errors.New("renewing: the token endpoint answered HTTP 503")), exitFailure},
+		{wrap(errors.New("renewing: the token endpoint answered HTTP 307")), exitFailure},
+		{wrap(context.DeadlineExceeded), exitFailure},
+		{fmt.Errorf("x: %w", api.ErrInvalidSequenceID), exitUsage},
+		{fmt.Errorf("x: %w", api.ErrRateLimited), exitRateLimited},
+		{&api.APIError{StatusCode: 401}, exitAuth},
+		{&api.APIError{StatusCode: 403}, exitAuth},
+		{&api.APIError{StatusCode: 500}, exitFailure},
+	} {
+		if got := exitCode(c.err); got != c.want {
+			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
+		}
 	}
-	if f := asFailure(failf(exitAuth, "login: no")); f.code != exitAuth || f.line() != "markread: login: no" {
-		t.Errorf("failf: %+v", f)
+	var stderr strings.Builder
+	if code := exit(failf(exitUsage, "bad\x1b[2J\ninput"), &stderr); code != exitUsage || stderr.String() != "markread: bad\\x1b[2J\\ninput\n" {
+		t.Errorf("exit printed %q, exit %d; want one escaped line with the prefix once, exit 2", stderr.String(), code)
 	}
 }
 
@@ -628,7 +643,6 @@ func TestLoginShowsNoFormOfTheClientSecretAnEndpointEchoes(t *testing.T) {
 		want     string
 	}{
 		{"the HTTP Basic credential in expires_in", echoInExpiresIn(basic), "answered, but not with a token"},
-		{"the secret JSON-escaped in expires_in", echoInExpiresIn(escaped.String()), "answered, but not with a token"},
 		{"the HTTP Basic credential in a status line", func(t *testing.T) string { return malformedHTTPEndpoint(t, basic) }, "no answer from the token endpoint"},
 		{"a closed port", closedPort, "no answer from the token endpoint"},
 	} {
@@ -666,16 +680,56 @@ func TestLoginAndTokenShowNoSecretEchoedInTheScope(t *testing.T) {
 	if verifier == "" {
 		t.Fatal("the token endpoint got no verifier")
 	}
-	const want = "scopes: users.read (3 words withheld: not scope names)"
+	const want = "scopes: users.read [REDACTED] [REDACTED] [REDACTED]"
 	if !strings.Contains(stdout, want) {
 		t.Errorf("login's stdout %q does not say %q", stdout, want)
 	}
 	noSecrets(t, []string{stdout, stderr}, verifier, echoClientSecret, echoCode)
 
 	var tokStdout, tokStderr bytes.Buffer
-	runToken(context.Background(), []string{"--token-file", tokenFile}, &tokStdout, &tokStderr)
+	exit(runToken(context.Background(), []string{"--token-file", tokenFile}, &tokStdout), &tokStderr)
 	if !strings.Contains(tokStdout.String(), want) {
 		t.Errorf("markread token's stdout %q does not say %q", tokStdout.String(), want)
 	}
 	noSecrets(t, []string{tokStdout.String(), tokStderr.String()}, verifier, echoClientSecret, echoCode)
+}
+
+// A client secret, a code or a verifier with an error code's shape (lower case and _), echoed as the
+// error code, is replaced: it is matched exactly, whatever its shape.
+func TestExchangeFailureShowsNoSecretOfAnErrorCodesShape(t *testing.T) {
+	const secret, code = "lowercase_client_secret", "lowercase_code"
+	flow := testFlow(t, defaultRedirectURI)
+	flow.conf.ClientSecret = secret
+	flow.secrets = append(flow.secrets, secret, basicCredential(flow.conf))
+	for _, echo := range []string{secret, code, flow.verifier, "invalid_request_" + secret} {
+		resp := &http.Response{StatusCode: http.StatusBadRequest}
+		err := flow.exchangeFailure(&oauth2.RetrieveError{Response: resp, ErrorCode: echo}, code)
+		if text := err.Error(); strings.Contains(text, secret) || strings.Contains(text, code) || strings.Contains(text, flow.verifier) ||
+			!strings.Contains(text, "(HTTP 400 ") || !strings.Contains(text, "[REDACTED]") {
+			t.Errorf("echo %q: %q; want the status and the code redacted", echo, text)
+		}
+	}
+}
+
+// A token endpoint that redirects (307, 308) is not followed: the code, the verifier and the client's
+// Basic credential would go wherever it points. Login fails, exit 1, and nothing is saved.
+func TestLoginFollowsNoRedirectFromTheTokenEndpoint(t *testing.T) {
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		var hits atomic.Int32
+		elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+		endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL+"/token", status)
+		}))
+		tokenFile := filepath.Join(t.TempDir(), "token.json")
+		code, stdout, stderr := headlessLoginWithCode(t, endpoint.URL, tokenFile)
+		endpoint.Close()
+		elsewhere.Close()
+		if code != exitFailure || hits.Load() != 0 || !strings.Contains(stderr, fmt.Sprintf("(HTTP %d)", status)) {
+			t.Errorf("%d: exit %d, %d requests elsewhere, stderr %q; want 1 and none", status, code, hits.Load(), stderr)
+		}
+		if _, err := os.Stat(tokenFile); !os.IsNotExist(err) {
+			t.Errorf("%d: a token file was written (%v)", status, err)
+		}
+		noSecrets(t, []string{stdout, stderr}, echoClientSecret, echoCode)
+	}
 }

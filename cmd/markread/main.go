@@ -5,32 +5,35 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strings"
 	"syscall"
 
+	"github.com/spf13/pflag"
+
 	"github.com/xchat-go/markread/api"
 	"github.com/xchat-go/markread/internal/textsafe"
 )
 
-// Exit codes, documented in usageText: scripts branch on them.
+// Exit codes, documented in usageText and the README: scripts branch on them.
 const (
 	exitOK          = 0
-	exitFailure     = 1 // anything not covered below: network, 5xx, timeout, interruption
+	exitFailure     = 1 // anything not covered below: network, 5xx, timeout, a renewal X did not answer
 	exitUsage       = 2 // usage error or invalid input; nothing was sent
-	exitAuth        = 3 // X refused the token (401 or 403)
+	exitAuth        = 3 // X refused the credentials: a 401 or 403, invalid_grant, the app refused
 	exitRateLimited = 4 // 429; the message names the reset time
 )
 
-// usageText's scopes and default base URL (and noTokenHelp's scopes in mark.go) follow spec/openapi.yaml by
-// design; spec_oracle_test.go names the spec's member when they part.
-const usageText = `markread marks an X Chat conversation read, up to and including a message.
+// usageText's scopes come from api.Scopes, its default base URL from api.DefaultBaseURL.
+var usageText = `markread marks an X Chat conversation read, up to and including a message.
 
 Usage:
   markread [flags] <conversation-id> <seen-until-sequence-id>
@@ -47,18 +50,16 @@ The conversation ID is the recipient's user ID for a 1:1 conversation, "<user ID
 Authentication, one kind only:
   - OAuth 1.0a: all four of $X_OAUTH1_CONSUMER_KEY, $X_OAUTH1_CONSUMER_SECRET, $X_OAUTH1_ACCESS_TOKEN and
     $X_OAUTH1_ACCESS_TOKEN_SECRET (user tokens that do not expire)
-  - an OAuth 2.0 user access token with the scopes users.read, dm.write and tweet.read, from
-    $X_ACCESS_TOKEN or --token-file
-  - the token markread login kept (or a token file it wrote, given with --token-file), renewed as it
-    expires through your app: set $X_CLIENT_ID, and $X_CLIENT_SECRET for a confidential client;
-    login asks for offline.access too, for the refresh token
+  - $X_ACCESS_TOKEN: an OAuth 2.0 user access token with the scopes ` + strings.Join(api.Scopes, ", ") + `
+  - the token markread login kept (or the token file it wrote, given with --token-file), renewed as it
+    expires through your app: set $X_CLIENT_ID, and $X_CLIENT_SECRET for a confidential client
 There is no --token flag: a token on the command line ends up in shell history and in ps.
 
 Flags:
-  --token-file PATH   read the access token from PATH (surrounding white space is ignored), or the token
-                      file markread login wrote there; PATH must be private to you (chmod 600)
-  --base-url URL      the API's base URL (default $X_API_BASE_URL, else https://api.x.com)
-  --timeout D         give up after D, retries included (default 30s)
+  --token-file PATH   the token file markread login wrote (default: markread/token.json in your config
+                      directory); it must be a regular file, yours, mode 0600
+  --base-url URL      the API's base URL (default $X_API_BASE_URL, else ` + api.DefaultBaseURL + `)
+  --timeout D         give up after D, retries and a renewal of the token included (default 30s)
   --max-retries N     retries after a network error or a 5xx (default 3); a 503's Retry-After is waited
                       out when within 8s; a rate limit (429) is reported, not waited out
   --json              print one JSON object on stdout, on success and on failure
@@ -67,9 +68,10 @@ Flags:
 
 Exit codes:
   0  marked read
-  1  any other failure: network, server error, timeout
+  1  any other failure: network, server error, timeout, a renewal of the token that X did not answer
   2  usage error or invalid input; nothing was sent
-  3  X refused the token (HTTP 401 or 403), or the kept token cannot be renewed: run markread login
+  3  X refused the credentials (HTTP 401 or 403, or the token endpoint refused the refresh token or
+     the app): run markread login, or check X_CLIENT_ID and X_CLIENT_SECRET
   4  rate limited; the message says when the limit resets
 `
 
@@ -82,110 +84,127 @@ func main() {
 
 // run is the whole command, with its environment passed in, so that tests can run it in-process.
 func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
+	var err error
+	command, rest := "", args
 	if len(args) > 0 {
-		switch args[0] {
-		case "demo":
-			return runDemo(ctx, args[1:], stdout, stderr)
-		case "serve":
-			return runServe(ctx, args[1:], env, stdout, stderr)
-		case "login":
-			return runLogin(ctx, args[1:], env, os.Stdin, stdout, stderr)
-		case "token":
-			return runToken(ctx, args[1:], stdout, stderr)
-		case "logout":
-			return runLogout(ctx, args[1:], stdout, stderr)
-		case "help":
-			fmt.Fprint(stdout, usageText)
-			return exitOK
-		case "version", "--version", "-version":
-			fmt.Fprintln(stdout, versionText())
-			return exitOK
-		}
+		command, rest = args[0], args[1:]
 	}
-	return runMark(ctx, args, env, stdout, stderr)
+	switch command {
+	case "demo":
+		err = runDemo(ctx, rest, stdout)
+	case "serve":
+		err = runServe(ctx, rest, env, stdout, stderr)
+	case "login":
+		err = runLogin(ctx, rest, env, os.Stdin, stdout, stderr)
+	case "token":
+		err = runToken(ctx, rest, stdout)
+	case "logout":
+		err = runLogout(ctx, rest, stdout)
+	case "help":
+		fmt.Fprint(stdout, usageText)
+	case "version", "--version":
+		fmt.Fprintln(stdout, versionText())
+	default:
+		return runMark(ctx, args, env, stdout, stderr)
+	}
+	return exit(err, stderr)
 }
 
-// versionText is "markread <module version> (<VCS revision>, <Go version>)" from the binary's build
-// information: the tag a `go install …@v0.2.0` built, or "(devel)" and the commit for a local build.
+// exit prints err, if any, on one line with the command's prefix, then its hints, and returns the exit
+// code the README gives its cause.
+func exit(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "markread: "+textsafe.OneLine(err.Error()))
+	var hinted *exitError
+	if errors.As(err, &hinted) {
+		fmt.Fprint(stderr, hinted.hints)
+	}
+	return exitCode(err)
+}
+
+// exitCode is the exit code for err's cause.
+func exitCode(err error) int {
+	var coded *exitError
+	var apiErr *api.APIError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &coded) && coded.code != 0:
+		return coded.code
+	case errors.Is(err, api.ErrLoginRequired), errors.Is(err, api.ErrClientRefused):
+		return exitAuth
+	case errors.Is(err, api.ErrInvalidConversationID), errors.Is(err, api.ErrInvalidSequenceID):
+		return exitUsage
+	case errors.Is(err, api.ErrRateLimited):
+		return exitRateLimited
+	case errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden):
+		return exitAuth
+	}
+	return exitFailure
+}
+
+// exitError gives an error an exit code of its own (0: by its cause) and lines for a person after it.
+type exitError struct {
+	code  int
+	err   error
+	hints string
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErrorf is a usage error: exit 2, nothing sent.
+func usageErrorf(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// failf is an error with the given exit code.
+func failf(code int, format string, args ...any) error {
+	return &exitError{code: code, err: fmt.Errorf(format, args...)}
+}
+
+// newFlags is a subcommand's flag set: GNU --flags anywhere among the arguments, -- ends them, and no
+// output of its own (the caller prints usage and errors).
+func newFlags(name string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseFlags parses args into fs. help says -h or --help was given (usage is printed to stdout); an error
+// is a usage error naming the command's help, as is an argument when none is taken.
+func parseFlags(fs *pflag.FlagSet, args []string, usage string, stdout io.Writer, noArguments bool) (help bool, err error) {
+	command := strings.TrimPrefix(strings.TrimPrefix(fs.Name(), "markread"), " ")
+	if command != "" {
+		command += ": "
+	}
+	switch err := fs.Parse(args); {
+	case errors.Is(err, pflag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		return true, nil
+	case err != nil:
+		return false, usageErrorf("%s%v (%s --help)", command, textsafe.OneLine(err.Error()), fs.Name())
+	case noArguments && fs.NArg() > 0:
+		return false, usageErrorf("%stakes no arguments (%s --help)", command, fs.Name())
+	}
+	return false, nil
+}
+
+// versionText is "markread <module version> (<VCS revision>, <Go version>)": the tag a `go install
+// …@v0.2.0` built, or "(devel)" and the commit for a local build.
 func versionText() string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "markread (no build information) api " + api.Version
+		return "markread (no build information)"
 	}
-	version := info.Main.Version
-	if version == "" {
-		version = "(devel)"
-	}
-	details := []string{"api " + api.Version}
+	details := []string{info.GoVersion}
 	for _, setting := range info.Settings {
-		switch setting.Key {
-		case "vcs.revision":
-			details = append(details, "commit "+setting.Value[:min(12, len(setting.Value))])
-		case "vcs.modified":
-			if setting.Value == "true" {
-				details = append(details, "modified")
-			}
+		if setting.Key == "vcs.revision" {
+			details = append([]string{"commit " + setting.Value[:min(12, len(setting.Value))]}, details...)
 		}
 	}
-	details = append(details, info.GoVersion)
-	return "markread " + version + " (" + strings.Join(details, ", ") + ")"
-}
-
-// errorLine prints one of the command's own error messages to stderr, with the command's prefix. Errors
-// from the api package carry its prefix already and are printed as they are.
-func errorLine(stderr io.Writer, msg string) {
-	fmt.Fprintln(stderr, "markread: "+msg)
-}
-
-// failure is an error that ends the command with its exit code. msg is the command's own text, printed
-// with errorLine, or with fromAPI the api package's error text, prefix included, printed as it is.
-type failure struct {
-	code    int
-	msg     string
-	fromAPI bool
-	hints   string // lines for a person after the error line, indented
-}
-
-func (f *failure) Error() string { return f.msg }
-
-// line is the stderr line, prefix included.
-func (f *failure) line() string {
-	if f.fromAPI {
-		return f.msg
-	}
-	return "markread: " + f.msg
-}
-
-func (f *failure) print(stderr io.Writer) int {
-	if f.fromAPI {
-		fmt.Fprintln(stderr, f.msg)
-	} else {
-		errorLine(stderr, f.msg)
-	}
-	fmt.Fprint(stderr, f.hints)
-	return f.code
-}
-
-func failf(code int, format string, args ...any) error {
-	return &failure{code: code, msg: fmt.Sprintf(format, args...)}
-}
-
-// asFailure gives err an exit code: its own if it has one, else exitFailure.
-func asFailure(err error) *failure {
-	var f *failure
-	if errors.As(err, &f) {
-		return f
-	}
-	return &failure{code: exitFailure, msg: textsafe.OneLine(err.Error())}
-}
-
-// scrub replaces each secret in s. Scrubbing a string of a few characters would shred the text (and such a
-// string is no secret: X's tokens and keys are far longer), so only plausible secrets are replaced.
-func scrub(s string, secrets ...string) string {
-	for _, secret := range secrets {
-		if len(secret) >= minScrubbedToken {
-			s = strings.ReplaceAll(s, secret, "[REDACTED]")
-		}
-	}
-	return s
+	return "markread " + cmp.Or(info.Main.Version, "(devel)") + " (" + strings.Join(details, ", ") + ")"
 }

@@ -1,48 +1,32 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
+	"github.com/spf13/pflag"
 
 	"github.com/xchat-go/markread/api"
 	"github.com/xchat-go/markread/internal/plural"
+	"github.com/xchat-go/markread/internal/textsafe"
 )
 
-// maxTokenFileBytes bounds what --token-file reads: X's tokens are about a hundred bytes, and a wrong
-// path (a log file, a device) must not be read whole.
-const maxTokenFileBytes = 64 << 10
-
-// minScrubbedToken is the shortest secret scrub replaces.
-const minScrubbedToken = 8
-
 // noTokenHints follow the one-line error when no credentials are given.
-const noTokenHints = `  Log in once with markread login: it keeps a token with the scopes users.read, dm.write, tweet.read and
-  offline.access, which markread renews as it expires (set X_CLIENT_ID to your app's client ID first).
-  Or set X_ACCESS_TOKEN to an OAuth 2.0 user access token with those scopes, or the four X_OAUTH1_*
-  variables to OAuth 1.0a credentials.
+var noTokenHints = `  Log in once with markread login: it keeps a token with the scopes ` + strings.Join(loginScopes, ", ") + `,
+  which markread renews as it expires (set X_CLIENT_ID to your app's client ID first).
+  Or set X_ACCESS_TOKEN to an OAuth 2.0 user access token with the scopes ` + strings.Join(api.Scopes, ", ") + `,
+  or the four X_OAUTH1_* variables to OAuth 1.0a credentials.
   To see markread work without a token, run: markread demo
 `
 
-// markOptions are the main command's flags.
-type markOptions struct {
-	tokenFile  string
-	baseURL    string
-	timeout    time.Duration
-	maxRetries int
-	json       bool
-}
-
-// outcome is what the main command reports, as text or as one JSON object.
+// outcome is what the main command reports with --json, as one JSON object.
 type outcome struct {
 	ConversationID      string         `json:"conversation_id"`
 	SeenUntilSequenceID string         `json:"seen_until_sequence_id"`
@@ -54,8 +38,6 @@ type outcome struct {
 	Status              int            `json:"status,omitempty"`
 	RateLimitReset      string         `json:"rate_limit_reset,omitempty"` // RFC 3339, when X named one
 	ExitCode            int            `json:"exit_code"`
-	hints               string         // extra stderr lines for a person, not part of the JSON
-	message             string         // the stdout line on success
 }
 
 type rateLimitJSON struct {
@@ -64,95 +46,121 @@ type rateLimitJSON struct {
 	Reset     string `json:"reset,omitempty"` // RFC 3339
 }
 
-func runMark(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
-	opts := markOptions{timeout: 30 * time.Second, maxRetries: api.DefaultMaxRetries}
-	fs := flag.NewFlagSet("markread", flag.ContinueOnError)
-	fs.StringVar(&opts.tokenFile, "token-file", "", "")
-	fs.StringVar(&opts.baseURL, "base-url", "", "")
-	fs.DurationVar(&opts.timeout, "timeout", opts.timeout, "")
-	fs.IntVar(&opts.maxRetries, "max-retries", opts.maxRetries, "")
-	fs.BoolVar(&opts.json, "json", false, "")
-	positional, err := parseInterspersed(fs, args)
-	switch {
-	case errors.Is(err, errHelp):
-		fmt.Fprint(stdout, usageText)
-		return exitOK
-	case err != nil:
-		errorLine(stderr, err.Error()+" (markread --help lists the flags)")
-		return exitUsage
-	}
+// argPrefix marks an argument such as "-5" as no flag: no flag of markread's is a digit, and a person
+// who types it means a (wrong) ID. NUL cannot be in a command line's argument, so it cannot clash.
+const argPrefix = "\x00"
 
-	out, secrets := mark(ctx, opts, positional, env)
-	report(out, opts.json, secrets, stdout, stderr)
-	return out.ExitCode
+func runMark(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
+	fs := newFlags("markread")
+	tokenFile := fs.String("token-file", "", "")
+	baseURL := fs.String("base-url", "", "")
+	timeout := fs.Duration("timeout", 30*time.Second, "")
+	maxRetries := fs.Int("max-retries", api.DefaultMaxRetries, "")
+	asJSON := fs.Bool("json", false, "")
+	version := fs.Bool("version", false, "")
+	help, err := parseFlags(fs, negativesAsArguments(fs, args), usageText, stdout, false)
+	if help {
+		return exitOK
+	}
+	if *version {
+		fmt.Fprintln(stdout, versionText())
+		return exitOK
+	}
+	var positional []string
+	for _, arg := range fs.Args() {
+		positional = append(positional, strings.TrimPrefix(arg, argPrefix))
+	}
+	var out outcome
+	var res *api.MarkReadResult
+	var kind authKind
+	if err == nil {
+		res, kind, err = mark(ctx, &out, positional, *tokenFile, *baseURL, *timeout, *maxRetries, env)
+	}
+	if err != nil {
+		err = explain(err, kind, *timeout, &out)
+		out.ExitCode = exitCode(err)
+		out.Error = "markread: " + textsafe.OneLine(err.Error())
+		if *asJSON {
+			printJSON(stdout, out)
+		}
+		return exit(err, stderr)
+	}
+	out.Success, out.Attempts = true, res.Attempts
+	out.Problems, out.RateLimit = res.Problems, rateLimitOf(res.RateLimit)
+	if *asJSON {
+		printJSON(stdout, out)
+	} else {
+		fmt.Fprintf(stdout, "marked %s read up to %s (%s%s)\n", out.ConversationID, out.SeenUntilSequenceID,
+			plural.Count(res.Attempts, "attempt"), quotaText(res.RateLimit))
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(stderr, "  X also reported: %s\n", p) // Problem.String escapes control characters
+	}
+	return exitOK
 }
 
-// mark validates the input, finds the credentials and makes the call. It returns the outcome and the
-// credentials sent, so that report can scrub them from anything printed.
-func mark(ctx context.Context, opts markOptions, positional []string, env func(string) string) (outcome, []string) {
-	if len(positional) != 2 {
-		return usageFailure(fmt.Sprintf("want 2 arguments, <conversation-id> <seen-until-sequence-id>; got %d (markread --help)", len(positional))), nil
+// negativesAsArguments marks with argPrefix each argument that starts with "-" and a digit, unless it
+// is the value of the flag before it (--max-retries -1), for pflag to take it as an argument.
+func negativesAsArguments(fs *pflag.FlagSet, args []string) []string {
+	out := slices.Clone(args)
+	for i := 0; i < len(out); i++ {
+		arg := out[i]
+		if arg == "--" {
+			break
+		}
+		if name, ok := strings.CutPrefix(arg, "--"); ok && !strings.Contains(name, "=") {
+			if f := fs.Lookup(name); f != nil && f.NoOptDefVal == "" {
+				i++ // its value
+			}
+		} else if len(arg) > 1 && arg[0] == '-' && '0' <= arg[1] && arg[1] <= '9' {
+			out[i] = argPrefix + arg
+		}
 	}
-	out := outcome{ConversationID: positional[0], SeenUntilSequenceID: positional[1]}
-	if opts.timeout <= 0 || opts.maxRetries < 0 {
-		return out.usage("--timeout must be positive and --max-retries at least 0"), nil
+	return out
+}
+
+// mark validates the input, finds the credentials and makes the call; out gets the IDs.
+func mark(ctx context.Context, out *outcome, positional []string, tokenFile, baseURL string, timeout time.Duration, maxRetries int,
+	env func(string) string) (*api.MarkReadResult, authKind, error) {
+	if len(positional) != 2 {
+		return nil, 0, usageErrorf("want 2 arguments, <conversation-id> <seen-until-sequence-id>; got %d (markread --help)", len(positional))
+	}
+	out.ConversationID, out.SeenUntilSequenceID = positional[0], positional[1]
+	switch {
+	case timeout <= 0:
+		return nil, 0, usageErrorf("--timeout must be positive; got %v", timeout)
+	case maxRetries < 0:
+		return nil, 0, usageErrorf("--max-retries must be at least 0; got %d", maxRetries)
 	}
 	if err := checkArguments(positional[0], positional[1]); err != nil {
-		return out.invalid(err), nil
+		return nil, 0, err
 	}
 	id, err := api.NormalizeConversationID(positional[0])
 	if err != nil {
-		return out.invalid(err), nil
+		return nil, 0, err
 	}
 	out.ConversationID = id
-
 	// The timeout covers a renewal of a stored token as well as the call, except that a renewal already
 	// sent is waited for (30s at most) and saved: X has spent the old refresh token by then.
-	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	auth, err := markCredentials(ctx, opts.tokenFile, env)
+	auth, kind, err := markCredentials(ctx, tokenFile, env)
 	if err != nil {
-		f := asFailure(err)
-		out.Error, out.ExitCode, out.hints = f.line(), f.code, f.hints
-		return out, nil
+		return nil, kind, err
 	}
-
-	baseURL := opts.baseURL
 	if baseURL == "" {
 		baseURL = env("X_API_BASE_URL")
 	}
 	if baseURL == "" {
 		baseURL = api.DefaultBaseURL
 	}
-	client, err := api.NewClient(
-		api.WithBaseURL(baseURL),
-		auth.option,
-		api.WithMaxRetries(opts.maxRetries),
-		// A command line tool must not sit silently for minutes: report the reset and let the caller decide.
-		// 5xx, and a 503's Retry-After, are still retried within --max-retries.
-		api.WithMaxRateLimitWait(0),
-	)
+	// A command line tool must not sit silently for minutes: a 429 is reported, not waited out.
+	client, err := api.NewClient(api.WithBaseURL(baseURL), auth, api.WithMaxRetries(maxRetries), api.WithMaxRateLimitWait(0))
 	if err != nil {
-		return out.invalid(err), auth.secrets()
+		return nil, kind, &exitError{code: exitUsage, err: err}
 	}
-
-	res, err := client.MarkConversationRead(ctx, id, out.SeenUntilSequenceID)
-	if err != nil {
-		return out.failure(err, opts.timeout, auth.kind), auth.secrets()
-	}
-	out.Success = true
-	out.Attempts = res.Attempts
-	out.Problems = res.Problems
-	out.RateLimit = rateLimitOf(res.RateLimit)
-	out.message = fmt.Sprintf("marked %s read up to %s (%s%s)", id, out.SeenUntilSequenceID, plural.Count(res.Attempts, "attempt"), quotaText(res.RateLimit))
-	if len(res.Problems) > 0 {
-		var b strings.Builder
-		for _, p := range res.Problems {
-			fmt.Fprintf(&b, "  X also reported: %s\n", p) // Problem.String escapes control characters
-		}
-		out.hints = b.String()
-	}
-	return out, auth.secrets()
+	res, err := client.MarkConversationRead(ctx, id, positional[1])
+	return res, kind, err
 }
 
 // checkArguments checks the two arguments with the api package's own rules and, when the sequence ID is
@@ -170,94 +178,48 @@ func checkArguments(conversationID, sequenceID string) error {
 	return fmt.Errorf("%w (the second argument, <seen-until-sequence-id>)", err)
 }
 
-func usageFailure(msg string) outcome {
-	return outcome{Error: "markread: " + msg, ExitCode: exitUsage}
-}
-
-// usage is a usage error the command found itself; msg has no prefix yet.
-func (o outcome) usage(msg string) outcome {
-	o.Error, o.ExitCode = "markread: "+msg, exitUsage
-	return o
-}
-
-// invalid is input the api package refused; its error carries the package prefix already.
-func (o outcome) invalid(err error) outcome {
-	o.Error, o.ExitCode = err.Error(), exitUsage
-	return o
-}
-
-// failure turns the client's error, which carries the package prefix, into an outcome with the exit
-// code the documentation promises and a hint for a person where one helps.
-func (o outcome) failure(err error, timeout time.Duration, kind authKind) outcome {
-	o.Error, o.ExitCode = err.Error(), exitFailure
+// explain fills out's details from the client's error and adds what a person needs to act on it.
+func explain(err error, kind authKind, timeout time.Duration, out *outcome) error {
 	var apiErr *api.APIError
 	if errors.As(err, &apiErr) {
-		o.Status = apiErr.StatusCode
-		o.Problems = apiErr.Problems
-		o.Attempts = apiErr.Attempts
-		o.RateLimit = rateLimitOf(apiErr.RateLimit)
+		out.Status, out.Problems, out.Attempts = apiErr.StatusCode, apiErr.Problems, apiErr.Attempts
+		out.RateLimit = rateLimitOf(apiErr.RateLimit)
 	}
-	var refused *oauth2.RetrieveError
 	switch {
-	case errors.Is(err, api.ErrLoginRequired):
-		o.ExitCode = exitAuth // the message says to run markread login
-	case kind == storedToken && errors.As(err, &refused):
-		o.ExitCode = exitAuth
-		o.Error += "; check X_CLIENT_ID, and that X_CLIENT_SECRET is set exactly when the app is a confidential client"
-	case errors.Is(err, api.ErrInvalidConversationID), errors.Is(err, api.ErrInvalidSequenceID),
-		errors.Is(err, api.ErrNoToken) && kind != storedToken: // a renewal that failed is no usage error
-		o.ExitCode = exitUsage
+	case errors.Is(err, api.ErrClientRefused):
+		return fmt.Errorf("%w; check X_CLIENT_ID, and that X_CLIENT_SECRET is set exactly when the app is a confidential client", err)
 	case errors.Is(err, api.ErrRateLimited):
-		o.ExitCode = exitRateLimited
 		if at := apiErr.RetryAt(); at.After(time.Now()) { // a reset already past (clock skew) says nothing useful
-			o.RateLimitReset = at.UTC().Format(time.RFC3339)
-			o.Error = fmt.Sprintf("markread: rate limited by X (HTTP 429); the limit resets at %s (in %s)",
-				o.RateLimitReset, time.Until(at).Round(time.Second))
-		} else {
-			o.Error = "markread: rate limited by X (HTTP 429), which named no reset time; wait a few minutes"
+			out.RateLimitReset = at.UTC().Format(time.RFC3339)
+			return fmt.Errorf("rate limited by X (HTTP 429); the limit resets at %s (in %s): %w", out.RateLimitReset, roughly(time.Until(at)), api.ErrRateLimited)
 		}
+		return fmt.Errorf("rate limited by X (HTTP 429), which named no reset time; wait a few minutes: %w", api.ErrRateLimited)
 	case apiErr != nil && (apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden):
-		o.ExitCode = exitAuth
-		switch kind {
-		case oauth1User:
-			o.Error += "; X refused the OAuth 1.0a credentials: check the four X_OAUTH1_* values (the access token " +
-				"and its secret are the user's, made for the app whose consumer key is given) and that the app may read and write Direct Messages"
-		case storedToken:
-			o.Error += "; X refused the stored token: check that it has the scopes users.read, dm.write and " +
-				"tweet.read (markread token), or run markread login again"
-		default:
-			o.Error += "; X refused the token: check that it is an OAuth 2.0 user token with the scopes " +
-				"users.read, dm.write and tweet.read and that it has not expired"
-		}
+		// Its own words: the API's end in the problem's type, often "(about:blank)", which says nothing here.
+		return &exitError{code: exitAuth, err: fmt.Errorf("HTTP %d %s: X refused the %s; %s", apiErr.StatusCode, http.StatusText(apiErr.StatusCode),
+			[]string{"token", "stored token", "OAuth 1.0a credentials"}[kind], refusedHint[kind])}
+	case errors.Is(err, api.ErrNoToken) && kind != storedToken: // X_ACCESS_TOKEN is no bearer token
+		return &exitError{code: exitUsage, err: err}
 	case errors.Is(err, context.DeadlineExceeded):
-		o.Error += fmt.Sprintf("; gave up after %s (--timeout)", timeout)
+		return fmt.Errorf("%w; gave up after %s (--timeout)", err, timeout)
 	case errors.Is(err, context.Canceled):
-		o.Error += "; interrupted"
+		return fmt.Errorf("%w; interrupted", err)
 	}
-	return o
+	return err
 }
 
-// report prints the outcome: a line on stdout on success, one on stderr on failure, and with --json one JSON
-// object on stdout either way. The credentials are scrubbed from all of it, whatever a server may have echoed.
-func report(o outcome, asJSON bool, secrets []string, stdout, stderr io.Writer) {
-	clean := func(s string) string { return scrub(s, secrets...) }
-	if o.ExitCode != exitOK {
-		fmt.Fprintln(stderr, clean(o.Error))
-		fmt.Fprint(stderr, clean(o.hints))
-	} else if !asJSON {
-		fmt.Fprintln(stdout, clean(o.message))
-		fmt.Fprint(stderr, clean(o.hints))
-	}
-	if asJSON {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(o); err != nil {
-			errorLine(stderr, "encoding the JSON output: "+err.Error())
-			return
-		}
-		fmt.Fprint(stdout, clean(buf.String()))
-	}
+// refusedHint says what to check when X refuses each kind of credentials.
+var refusedHint = []string{
+	bearerToken: "check that it is an OAuth 2.0 user token with the scopes " + strings.Join(api.Scopes, ", ") + " and that it has not expired",
+	storedToken: "check that it has the scopes " + strings.Join(api.Scopes, ", ") + " (markread token), or run markread login again",
+	oauth1User: "check the four X_OAUTH1_* values (the access token and its secret are the user's, made for the app whose " +
+		"consumer key is given) and that the app may read and write Direct Messages",
+}
+
+func printJSON(stdout io.Writer, out outcome) {
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(out) // nothing in it fails to encode
 }
 
 func rateLimitOf(rl api.RateLimit) *rateLimitJSON {

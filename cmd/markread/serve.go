@@ -4,21 +4,21 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/xchat-go/markread/api/apitest"
 	"github.com/xchat-go/markread/internal/loopback"
 )
 
-const serveUsage = `usage: markread serve [--addr 127.0.0.1:8080] [--token T] [--rate-limit N] [--rate-window D] [--latency D]
+const serveUsage = `usage: markread serve [--addr 127.0.0.1:8000] [--token T] [--rate-limit N] [--rate-window D] [--latency D]
                       [--client-id ID [--redirect-uri URI]] [--token-lifetime D]
 
 Runs the fake X API (package api/apitest) for other programs' tests, until SIGINT or SIGTERM. It validates
@@ -27,7 +27,7 @@ picks a free port. The first line on stdout is the base URL alone (e.g. http://1
 scripts to read; the lines after it are for people.
 
 Flags:
-  --addr ADDR         loopback address to listen on (default 127.0.0.1:8080)
+  --addr ADDR         loopback address to listen on (default 127.0.0.1:8000)
   --token T           the bearer token to accept (default $X_ACCESS_TOKEN, else apitest's test token)
   --rate-limit N      requests allowed per user in each window (default 900)
   --rate-window D     the rate-limit window (default 15m)
@@ -37,7 +37,7 @@ It also plays X's authorization server, for markread login and refreshing tokens
 MARKREAD_AUTH_URL and MARKREAD_TOKEN_URL to set); the fake user approves every login at once:
   --client-id ID      register an app: a public client, or a confidential one when $X_CLIENT_SECRET is set
   --redirect-uri URI  the app's callback URL, http on loopback, on another port than --addr, where markread
-                      login listens (default http://localhost:8080/callback: move one of the two)
+                      login listens (default http://localhost:8080/callback, login's default)
   --token-lifetime D  how long the access tokens it issues last (default 2h)
 OAuth 1.0a: with all four of $X_OAUTH1_CONSUMER_KEY, $X_OAUTH1_CONSUMER_SECRET, $X_OAUTH1_ACCESS_TOKEN and
 $X_OAUTH1_ACCESS_TOKEN_SECRET set, requests signed with them are accepted too.
@@ -45,9 +45,12 @@ $X_OAUTH1_ACCESS_TOKEN_SECRET set, requests signed with them are accepted too.
 Each request is logged to stderr (method, path, status), never its Authorization header.
 `
 
-func runServe(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("markread serve", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8080", "")
+// defaultServeAddr is not on login's default callback port (8080): serve --client-id ID starts as written.
+const defaultServeAddr = "127.0.0.1:8000"
+
+func runServe(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("markread serve")
+	addr := fs.String("addr", defaultServeAddr, "")
 	token := fs.String("token", "", "")
 	limit := fs.Int("rate-limit", apitest.DefaultRateLimit, "")
 	window := fs.Duration("rate-window", apitest.DefaultRateWindow, "")
@@ -55,34 +58,28 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	clientID := fs.String("client-id", "", "")
 	redirectURI := fs.String("redirect-uri", defaultRedirectURI, "")
 	tokenLifetime := fs.Duration("token-lifetime", apitest.DefaultAccessTokenLifetime, "")
-	if code, done := parseSubcommand(fs, args, serveUsage, stdout, stderr); done {
-		return code
+	if help, err := parseFlags(fs, args, serveUsage, stdout, true); help || err != nil {
+		return err
 	}
 	switch {
 	case *limit < 1 || *window <= 0 || *latency < 0:
-		errorLine(stderr, "serve: want --rate-limit >= 1, --rate-window > 0 and --latency >= 0")
-		return exitUsage
+		return usageErrorf("serve: want --rate-limit >= 1, --rate-window > 0 and --latency >= 0")
 	case *tokenLifetime < time.Second:
-		errorLine(stderr, "serve: want --token-lifetime of at least 1s (expires_in counts whole seconds)")
-		return exitUsage
+		return usageErrorf("serve: want --token-lifetime of at least 1s (expires_in counts whole seconds)")
 	}
 	auth, err := serveOAuth(fs, *clientID, *redirectURI, *tokenLifetime, env)
 	if err != nil {
-		errorLine(stderr, "serve: "+err.Error())
-		return exitUsage
+		return &exitError{code: exitUsage, err: fmt.Errorf("serve: %w", err)}
 	}
 	host, port, err := net.SplitHostPort(*addr)
 	if err != nil || !loopback.Host(host) {
 		// The fake accepts a test token and is not meant to be a network service.
-		errorLine(stderr, fmt.Sprintf("serve: --addr %q is not a loopback address with a port; the fake server listens on 127.0.0.1, ::1 or localhost only", *addr))
-		return exitUsage
+		return usageErrorf("serve: --addr %q is not a loopback address with a port; the fake server listens on 127.0.0.1, ::1 or localhost only", *addr)
 	}
-	if auth.redirectPort() == port {
-		// markread login listens on the callback's port: both defaults (8080) would meet there.
-		errorLine(stderr, fmt.Sprintf("serve: the callback URL %s is on port %s, where serve itself listens, so markread "+
-			"login could not wait there for the redirect; give another, e.g. --redirect-uri http://localhost:9000/callback, "+
-			"or another --addr", auth.redirect, port))
-		return exitUsage
+	if auth.redirectPort == port {
+		// markread login listens on the callback's port.
+		return usageErrorf("serve: the callback URL %s is on port %s, where serve itself listens, so markread "+
+			"login could not wait there for the redirect; give another --redirect-uri or --addr", auth.redirect, port)
 	}
 
 	tokenFrom := "--token"
@@ -94,16 +91,14 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		accepted, tokenFrom = apitest.DefaultToken, ""
 	}
 	if strings.ContainsAny(accepted, " \t\r\n") {
-		errorLine(stderr, "serve: the token must be one word")
-		return exitUsage
+		return usageErrorf("serve: the token must be one word")
 	}
 
 	handler := apitest.NewHandler(append([]apitest.Option{apitest.WithTokens(accepted),
 		apitest.WithRateLimit(*limit, *window), apitest.WithLatency(*latency)}, auth.options...)...)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		errorLine(stderr, "serve: "+err.Error())
-		return exitFailure
+		return fmt.Errorf("serve: %w", err)
 	}
 	url := "http://" + ln.Addr().String()
 	fmt.Fprint(stderr, auth.help(url)) // before the request log starts writing there
@@ -126,8 +121,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	case err := <-served:
 		_ = srv.Close()
 		flushLog()
-		errorLine(stderr, "serve: "+err.Error())
-		return exitFailure
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -138,64 +132,41 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	flushLog()
 	fmt.Fprintln(stderr, "markread serve: stopped")
-	return exitOK
+	return nil
 }
 
-// logRequests logs one line per request to w: method, path and status, never a header. Lines go through
-// a buffer so that a slow terminal does not slow the server; flush waits until they are written.
-func logRequests(next http.Handler, w io.Writer) (handler http.Handler, flush func()) {
-	logs := make(chan string, 256)
-	written := make(chan struct{})
-	var mu sync.Mutex // guards closed and sending on logs, so that no send follows close
-	closed := false
-	go func() {
-		defer close(written)
-		for line := range logs {
-			fmt.Fprintln(w, line)
-		}
-	}()
+// logRequests logs one line per request to w: method, path and status, never a header. stop makes
+// it log nothing more: a request cut off by a forced shutdown may finish late.
+func logRequests(next http.Handler, w io.Writer) (handler http.Handler, stop func()) {
+	var mu sync.Mutex
+	stopped := false
 	handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		sr := &statusRecorder{ResponseWriter: rw}
+		sr := &statusRecorder{ResponseWriter: rw, status: http.StatusOK}
 		next.ServeHTTP(sr, r)
-		status := "dropped"
-		if !sr.hijacked {
-			if sr.status == 0 {
-				sr.status = http.StatusOK
-			}
-			status = fmt.Sprint(sr.status)
+		status := fmt.Sprint(sr.status)
+		if sr.hijacked {
+			status = "dropped"
 		}
-		line := fmt.Sprintf("%s %s %q → %s", time.Now().UTC().Format(time.RFC3339), r.Method, r.URL.Path, status)
 		mu.Lock()
 		defer mu.Unlock()
-		if closed {
-			return // a request cut off by a forced shutdown finishing late
-		}
-		select {
-		case logs <- line:
-		default: // the buffer is full: drop the line rather than the request's time
+		if !stopped {
+			fmt.Fprintf(w, "%s %s %q → %s\n", time.Now().UTC().Format(time.RFC3339), r.Method, r.URL.Path, status)
 		}
 	})
-	flush = func() {
-		mu.Lock()
-		closed = true
-		close(logs)
-		mu.Unlock()
-		<-written
-	}
-	return handler, flush
+	return handler, func() { mu.Lock(); stopped = true; mu.Unlock() }
 }
 
 // statusRecorder remembers the status a handler wrote. It passes Hijack through, which the fake's
 // dropped-connection faults need.
 type statusRecorder struct {
 	http.ResponseWriter
-	status   int
-	hijacked bool
+	status          int
+	wrote, hijacked bool
 }
 
 func (sr *statusRecorder) WriteHeader(status int) {
-	if sr.status == 0 {
-		sr.status = status
+	if !sr.wrote {
+		sr.status, sr.wrote = status, true
 	}
 	sr.ResponseWriter.WriteHeader(status)
 }
@@ -217,16 +188,15 @@ type serveAuth struct {
 	clientID     string // "" when no app is registered
 	confidential bool
 	redirect     string
+	redirectPort string // "" when no app is registered
 	oauth1       bool
 }
 
 // serveOAuth turns serve's OAuth flags and environment into the fake's options.
-func serveOAuth(fs *flag.FlagSet, clientID, redirectURI string, lifetime time.Duration, env func(string) string) (serveAuth, error) {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+func serveOAuth(fs *pflag.FlagSet, clientID, redirectURI string, lifetime time.Duration, env func(string) string) (serveAuth, error) {
 	auth := serveAuth{options: []apitest.Option{apitest.WithAccessTokenLifetime(lifetime)}, clientID: strings.TrimSpace(clientID)}
 	switch {
-	case auth.clientID == "" && set["redirect-uri"]:
+	case auth.clientID == "" && fs.Changed("redirect-uri"):
 		return serveAuth{}, errors.New("--redirect-uri registers the callback URL of an app: give the app's --client-id too")
 	case auth.clientID != "":
 		if !isWord(auth.clientID) {
@@ -236,7 +206,10 @@ func serveOAuth(fs *flag.FlagSet, clientID, redirectURI string, lifetime time.Du
 		if err != nil {
 			return serveAuth{}, err
 		}
-		auth.redirect = redirect.String()
+		auth.redirect, auth.redirectPort = redirect.String(), redirect.Port()
+		if auth.redirectPort == "" {
+			auth.redirectPort = "80" // parseRedirectURI allows http only
+		}
 		secret := strings.TrimSpace(env("X_CLIENT_SECRET"))
 		auth.confidential = secret != ""
 		auth.options = append(auth.options, apitest.WithOAuthClient(auth.clientID, secret, auth.redirect))
@@ -250,21 +223,6 @@ func serveOAuth(fs *flag.FlagSet, clientID, redirectURI string, lifetime time.Du
 		auth.options = append(auth.options, apitest.WithOAuth1(oauth1[0], oauth1[1], oauth1[2], oauth1[3]))
 	}
 	return auth, nil
-}
-
-// redirectPort is the port of the app's callback URL, "" when no app is registered.
-func (a serveAuth) redirectPort() string {
-	if a.redirect == "" {
-		return ""
-	}
-	u, err := url.Parse(a.redirect)
-	if err != nil {
-		return ""
-	}
-	if u.Port() == "" {
-		return "80" // parseRedirectURI allows http only
-	}
-	return u.Port()
 }
 
 // help tells a person how to log in against the server at url.

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -16,7 +16,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/xchat-go/markread/api"
-	"github.com/xchat-go/markread/internal/plural"
 	"github.com/xchat-go/markread/internal/textsafe"
 )
 
@@ -42,99 +41,64 @@ Flags:
   --token-file PATH   the token file (default: markread/token.json in your config directory)
 `
 
-func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	store, code, done := tokenCommand("token", tokenUsage, args, stdout, stderr)
-	if done {
-		return code
+func runToken(ctx context.Context, args []string, stdout io.Writer) error {
+	store, err := tokenCommand("markread token", tokenUsage, args, stdout)
+	if store == nil {
+		return err
 	}
 	tok, err := store.Load(ctx)
 	if err != nil {
-		fmt.Fprintln(stderr, err) // the api package's error, naming the file, prefix included
-		if errors.Is(err, api.ErrLoginRequired) {
-			return exitAuth
-		}
-		return exitUsage
+		return tokenFileError(err)
 	}
 	fmt.Fprintf(stdout, "a token is stored in %s\n", textsafe.OneLine(store.Path()))
 	fmt.Fprint(stdout, describeToken(tok, time.Now()))
 	if expired(tok, time.Now()) && tok.RefreshToken == "" {
-		return exitAuth
+		return failf(exitAuth, "the access token has expired and there is no refresh token: run markread login")
 	}
-	return exitOK
+	return nil
 }
 
-func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	store, code, done := tokenCommand("logout", logoutUsage, args, stdout, stderr)
-	if done {
-		return code
+func runLogout(ctx context.Context, args []string, stdout io.Writer) error {
+	store, err := tokenCommand("markread logout", logoutUsage, args, stdout)
+	if store == nil {
+		return err
 	}
 	if _, err := os.Lstat(store.Path()); errors.Is(err, fs.ErrNotExist) {
 		// Nothing to delete: Delete would take the lock, and so make a directory and a lock file.
 		fmt.Fprintf(stdout, "no token was stored in %s\n", textsafe.OneLine(store.Path()))
-		return exitOK
+		return nil
 	}
 	// ctx, so that Ctrl-C ends the wait for a renewal another markread is making.
 	if err := store.Delete(ctx); err != nil {
-		fmt.Fprintln(stderr, err) // the api package's error, naming the file, prefix included
-		return exitFailure
+		return err
 	}
 	fmt.Fprintf(stdout, "logged out: deleted %s\n", textsafe.OneLine(store.Path()))
 	fmt.Fprintln(stdout, "  X lists the app as connected to your account until you revoke it in X's settings (Connected apps)")
-	return exitOK
+	return nil
 }
 
-// tokenCommand parses the flags of markread token and markread logout, the same two, and opens the store.
-// done says the command is over, with code.
-func tokenCommand(name, usage string, args []string, stdout, stderr io.Writer) (store *api.FileTokenStore, code int, done bool) {
-	fs := flag.NewFlagSet("markread "+name, flag.ContinueOnError)
+// tokenCommand parses the flags of markread token and markread logout, the same two, and opens the
+// store; no store means the command is over, with the error returned.
+func tokenCommand(name, usage string, args []string, stdout io.Writer) (*api.FileTokenStore, error) {
+	fs := newFlags(name)
 	tokenFile := fs.String("token-file", "", "")
-	if code, done := parseSubcommand(fs, args, usage, stdout, stderr); done {
-		return nil, code, true
+	if help, err := parseFlags(fs, args, usage, stdout, true); help || err != nil {
+		return nil, err
 	}
-	store, err := openTokenStore(*tokenFile)
-	if err != nil {
-		return nil, asFailure(err).print(stderr), true
-	}
-	return store, exitOK, false
+	return openTokenStore(*tokenFile)
 }
 
 // openTokenStore opens the token file at path, or at the default place when path is empty.
 func openTokenStore(path string) (*api.FileTokenStore, error) {
-	if path == "" {
-		var err error
-		if path, err = defaultTokenFile(); err != nil {
-			return nil, failf(exitUsage, "%s", err)
-		}
+	path, err := tokenFilePath(path)
+	if err != nil {
+		return nil, err
 	}
 	store, err := api.NewFileTokenStore(path)
 	if err != nil {
-		return nil, &failure{code: exitUsage, msg: err.Error(), fromAPI: true}
+		return nil, &exitError{code: exitUsage, err: err}
 	}
 	return store, nil
-}
-
-// saveToken saves tok under the store's lock, so that it does not interleave with a refresh another
-// markread makes of the token it replaces.
-func saveToken(ctx context.Context, store *api.FileTokenStore, tok *oauth2.Token) error {
-	// A refresh takes a second or two; a lock held for a minute belongs to a stuck (or suspended) markread.
-	lockCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	unlock, err := store.Lock(lockCtx)
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		return failf(exitFailure, "login: another markread has held the lock of %s for over a minute; if it is stuck "+
-			"(or suspended with Ctrl-Z), stop it and log in again: the new token was not saved", textsafe.OneLine(store.Path()))
-	}
-	if err != nil {
-		return &failure{code: exitFailure, msg: err.Error(), fromAPI: true}
-	}
-	err = store.Save(ctx, tok)
-	if unlockErr := unlock(); err == nil {
-		err = unlockErr
-	}
-	if err != nil {
-		return &failure{code: exitFailure, msg: err.Error(), fromAPI: true}
-	}
-	return nil
 }
 
 // describeToken says what a person needs to know of a stored token, one indented line each, without
@@ -160,24 +124,14 @@ func describeToken(tok *oauth2.Token, now time.Time) string {
 		b.WriteString("  refresh token: none (offline.access was not granted): log in again when the access token expires\n")
 	}
 	scope, _ := tok.Extra("scope").(string)
-	granted, withheld := scopeNames(scope, tok.AccessToken, tok.RefreshToken)
-	switch {
-	case len(granted) == 0 && withheld == 0:
+	granted := strings.Fields(scope)
+	if len(granted) == 0 {
 		b.WriteString("  scopes: not recorded\n")
 		return b.String()
-	case len(granted) > maxShownScopes:
-		fmt.Fprintf(&b, "  scopes: %s (and %d more)", strings.Join(granted[:maxShownScopes], " "), len(granted)-maxShownScopes)
-	default:
-		fmt.Fprintf(&b, "  scopes: %s", strings.Join(granted, " "))
 	}
-	if withheld > 0 {
-		if len(granted) > 0 {
-			b.WriteString(" ")
-		}
-		fmt.Fprintf(&b, "(%s withheld: not scope names)", plural.Count(withheld, "word"))
-	}
+	fmt.Fprintf(&b, "  scopes: %s", textsafe.OneLine(redact(strings.Join(granted, " "), tok.AccessToken, tok.RefreshToken)))
 	var missing []string
-	for _, s := range requiredScopes {
+	for _, s := range api.Scopes {
 		if !slices.Contains(granted, s) {
 			missing = append(missing, s)
 		}
@@ -189,39 +143,39 @@ func describeToken(tok *oauth2.Token, now time.Time) string {
 	return b.String()
 }
 
-const (
-	// maxShownScopes bounds the scopes describeToken lists: X has about twenty.
-	maxShownScopes = 32
-	// maxScopeName bounds a scope name: X's longest, tweet.moderate.write, has 20 bytes.
-	maxScopeName = 40
-)
-
-// scopeName is the shape of X's scope names (users.read, offline.access): with at most maxScopeName
-// bytes, the only words of a token's scope markread shows. The scope is the token endpoint's text, and
-// one that echoes its request puts the code, the PKCE verifier or the client secret there.
-var scopeName = regexp.MustCompile(`^[a-z]+(\.[a-z]+)*$`)
-
-// scopeNames splits scope into the words that look like scope names and are none of secrets, and the
-// number of the others.
-func scopeNames(scope string, secrets ...string) (names []string, withheld int) {
-	for _, word := range strings.Fields(scope) {
-		if len(word) > maxScopeName || !scopeName.MatchString(word) || scrub(word, secrets...) != word {
-			withheld++
-			continue
+// redact replaces each secret in s exactly, as the api package does what leaves it.
+func redact(s string, secrets ...string) string {
+	for _, secret := range secrets {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "[REDACTED]")
 		}
-		names = append(names, word)
 	}
-	return names, withheld
+	return s
+}
+
+// basicCredential is the HTTP Basic credential x/oauth2 sends for conf, which an endpoint may echo.
+func basicCredential(conf *oauth2.Config) string {
+	if conf.ClientSecret == "" {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(conf.ClientID) + ":" + url.QueryEscape(conf.ClientSecret)))
 }
 
 func expired(tok *oauth2.Token, now time.Time) bool {
 	return !tok.Expiry.IsZero() && !now.Before(tok.Expiry)
 }
 
-// roughly rounds d for a person: to the minute beyond one, else to the second.
-func roughly(d time.Duration) time.Duration {
-	if d >= time.Minute {
-		return d.Round(time.Minute)
+// roughly says d as a person reads it: "1h59m", "45m", "30s".
+func roughly(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(time.Second).String()
 	}
-	return d.Round(time.Second)
+	d = d.Round(time.Minute)
+	if d < time.Hour {
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return fmt.Sprintf("%dh%dm", d/time.Hour, d%time.Hour/time.Minute)
 }
