@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -97,5 +98,16 @@ func TestDefaultBaseURLIsTheSpecsServer(t *testing.T) {
 	}
 	if DefaultBaseURL != url {
 		t.Errorf("api.DefaultBaseURL (api/options.go) is %q, but %s is %q", DefaultBaseURL, where, url)
+	}
+}
+
+// Scopes is the one home of the scopes the command line's help, login and apitest use.
+func TestScopesAreTheSpecs(t *testing.T) {
+	scopes, err := specoracle.ForTest(t).OAuth2Scopes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(Scopes)), slices.Sorted(slices.Values(scopes.Required))) {
+		t.Errorf("api.Scopes (api/oauth2.go) is %v, but %s is %v", Scopes, scopes.Where, scopes.Required)
 	}
 }

@@ -234,41 +234,6 @@ func (s *Spec) OAuth2Scopes() (Scopes, error) {
 	return found[0], nil
 }
 
-// RefreshScope is the scope that gets a refresh token along with the access token (X's OAuth 2.0 docs).
-// The spec declares it though no operation requires it; docs may name it beside the required ones.
-const RefreshScope = "offline.access"
-
-// scopeWord matches X's scope names (users.read, dm.write, offline.access, tweet.moderate.write), so that
-// a scope the spec no longer requires is found in prose too.
-var scopeWord = regexp.MustCompile(`\b[a-z]+(?:\.[a-z]+)*\.(?:read|write|access)\b`)
-
-// ScopeMismatches checks the scopes a text names against the operation's oauth2 requirement: the text
-// must name every required scope, and no scope beyond them but RefreshScope, when the spec declares it.
-// Each mismatch is one sentence naming the spec's member.
-func (s *Spec) ScopeMismatches(text string) ([]string, error) {
-	scopes, err := s.OAuth2Scopes()
-	if err != nil {
-		return nil, err
-	}
-	named := scopeWord.FindAllString(text, -1)
-	var mismatches []string
-	for _, scope := range scopes.Required {
-		if !slices.Contains(named, scope) {
-			mismatches = append(mismatches, fmt.Sprintf("does not name the scope %s, which %s requires", scope, scopes.Where))
-		}
-	}
-	for _, scope := range named {
-		if slices.Contains(scopes.Required, scope) || (scope == RefreshScope && slices.Contains(scopes.Declared, scope)) {
-			continue
-		}
-		msg := fmt.Sprintf("names the scope %s, which %s does not require (it requires %s)", scope, scopes.Where, strings.Join(scopes.Required, ", "))
-		if !slices.Contains(mismatches, msg) {
-			mismatches = append(mismatches, msg)
-		}
-	}
-	return mismatches, nil
-}
-
 // Server is the spec's first server URL, the API's default base URL.
 func (s *Spec) Server() (url, where string, err error) {
 	if len(s.doc.Servers) == 0 || s.doc.Servers[0] == nil {

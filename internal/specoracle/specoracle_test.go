@@ -50,30 +50,3 @@ func TestLoadFindsTheOperation(t *testing.T) {
 		t.Errorf("request body %+v, %v", body, err)
 	}
 }
-
-func TestScopeMismatches(t *testing.T) {
-	s := ForTest(t)
-	tests := []struct {
-		text string
-		want []string // a part of each mismatch, in order
-	}{
-		{"scopes users.read, dm.write and tweet.read; add offline.access", nil},
-		{"scopes users.read and dm.write", []string{"does not name the scope tweet.read"}},
-		{"users.read dm.write tweet.read dm.read dm.read", []string{"names the scope dm.read"}},
-	}
-	for _, tt := range tests {
-		got, err := s.ScopeMismatches(tt.text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != len(tt.want) {
-			t.Errorf("%q: %q, want %d mismatches", tt.text, got, len(tt.want))
-			continue
-		}
-		for i := range got {
-			if !strings.Contains(got[i], tt.want[i]) || !strings.Contains(got[i], File) {
-				t.Errorf("%q: %q, want it to say %q and name %s", tt.text, got[i], tt.want[i], File)
-			}
-		}
-	}
-}
