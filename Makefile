@@ -26,6 +26,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' Makefile
 
 demo: ## mark a conversation read against the embedded fake X server (no token needed)
+	@echo "building markread and its fake X (about a minute the first time)..."
 	$(GO) run ./cmd/markread demo
 
 test: lint check-generated spec-test-short ## lint, check gen/ is up to date, and run every test with the race detector
