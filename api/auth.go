@@ -12,12 +12,10 @@ import (
 	"github.com/xchat-go/markread/gen"
 )
 
-// ErrNoToken matches a call that sent nothing because the token source failed or gave no usable access
-// token. The source's own error is wrapped too.
+// ErrNoToken matches a call that sent nothing because the token source failed; it wraps the cause.
 var ErrNoToken = errors.New("no OAuth 2.0 access token")
 
-// ErrLoginRequired matches stored credentials that cannot be renewed without the user: no token is
-// stored, or X refused the refresh token. Retrying does not help; logging in again (markread login) does.
+// ErrLoginRequired matches stored credentials only the user can renew: run markread login.
 var ErrLoginRequired = errors.New("login required: run markread login")
 
 // authorizer sets a request's credentials and returns the secrets the request now carries, which are
@@ -81,10 +79,8 @@ func isBearerToken(token string) bool {
 	return true
 }
 
-// AuthEditor returns a request editor for the generated client that sets the Authorization header from
-// ts on every request: gen.NewClient(server, gen.WithRequestEditorFn(api.AuthEditor(ts))). A token
-// source's failure, or a token that is not an RFC 6750 bearer token, is returned wrapped with
-// ErrNoToken, and the request is not sent.
+// AuthEditor gives the generated client (package gen) the Authorization header from ts on every request;
+// a token source's failure is returned wrapped with ErrNoToken, and nothing is sent.
 func AuthEditor(ts oauth2.TokenSource) gen.RequestEditorFn {
 	if ts == nil {
 		return func(context.Context, *http.Request) error {

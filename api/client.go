@@ -16,7 +16,7 @@ import (
 // Version is this library's version, sent in the default User-Agent.
 const Version = "0.2.0"
 
-// Client marks X Chat conversations read. It is safe for concurrent use; make one and share it.
+// Client marks X Chat conversations read. It is safe for concurrent use.
 type Client struct {
 	baseURL          string   // with a trailing slash; see parseBaseURL
 	userAgent        []string // the header's value, shared by every request (a RoundTripper must not change it)
@@ -37,8 +37,7 @@ type MarkReadResult struct {
 	Attempts  int // requests the call made, retries included
 }
 
-// NewClient returns a Client configured by opts. It needs credentials: WithToken, WithTokenSource or
-// WithOAuth1.
+// NewClient returns a Client; it needs WithToken, WithTokenSource or WithOAuth1.
 func NewClient(opts ...Option) (*Client, error) {
 	c := &Client{
 		baseURL:   DefaultBaseURL + "/",

@@ -15,22 +15,18 @@ import (
 	"github.com/xchat-go/markread/internal/textsafe"
 )
 
-// Errors carry no package prefix (as go-github's do): each gets its final text where it is made, and a
-// program that prints one adds its own context.
+// Sentinels for errors.Is. Errors carry no package prefix: each gets its text where it is made.
 var (
-	// ErrRateLimited matches an *APIError with HTTP status 429; its RetryAt says when X accepts calls again.
+	// ErrRateLimited matches an *APIError with status 429.
 	ErrRateLimited = errors.New("rate limited")
-	// ErrResponseTooLarge matches an answer whose body is over the client's limit (WithMaxResponseBytes).
+	// ErrResponseTooLarge matches a body over WithMaxResponseBytes.
 	ErrResponseTooLarge = errors.New("response body too large")
-	// ErrRedirect matches a redirect the client refuses: a 301, 302 or 303, which would resend the mark
-	// as a GET or without its body, and any redirect to another origin. A 307 or 308 on the same origin is
-	// followed.
+	// ErrRedirect matches a refused redirect: a 301, 302 or 303, or one to another origin.
 	ErrRedirect = errors.New("redirect refused")
 )
 
-// APIError is X's answer when it did not mark the conversation read: any status but 200, or a 200 whose
-// data.success is not true. Its text is one line; its fields keep what X sent, with the request's
-// credentials replaced by [REDACTED].
+// APIError is X's answer when it did not mark the conversation read: any status but 200, or a 200
+// without data.success. Its fields keep what X sent, with the request's credentials redacted.
 type APIError struct {
 	StatusCode int
 	Problems   []Problem // in the order sent, whatever shape the body had
@@ -41,8 +37,8 @@ type APIError struct {
 	Attempts   int // requests the call made, this one included
 }
 
-// RetryAt is when the response said X accepts the call again: the latest of the used-up windows' resets
-// (the main window's when none says so) and RetryAfter; zero when it named none.
+// RetryAt is when the response said X accepts calls again (the used-up windows' resets, Retry-After), or
+// zero.
 func (e *APIError) RetryAt() time.Time {
 	at := e.RateLimit.resumeAt()
 	if e.RetryAfter.After(at) {

@@ -5,18 +5,17 @@ import (
 	"fmt"
 )
 
-// ErrInvalidConversationID matches a conversation ID that does not match X's pattern.
+// ErrInvalidConversationID matches a conversation ID X would refuse.
 var ErrInvalidConversationID = errors.New("invalid conversation ID")
 
-// ErrInvalidSequenceID matches a seen-until sequence ID that is not ASCII digits.
+// ErrInvalidSequenceID matches a sequence ID that is not ASCII digits.
 var ErrInvalidSequenceID = errors.New("invalid seen-until sequence ID")
 
 // maxIDDigits is the longest number X accepts in each part of a conversation ID.
 const maxIDDigits = 19
 
 // ValidateConversationID reports whether id matches X's pattern
-// ^([0-9]{1,19}|[0-9]{1,19}-[0-9]{1,19}|g[0-9]{1,19})$: a recipient's user ID, a legacy 1:1 ID "a-b", or a
-// group ID "g…". The error wraps ErrInvalidConversationID and says what is wrong.
+// ^([0-9]{1,19}|[0-9]{1,19}-[0-9]{1,19}|g[0-9]{1,19})$; the error wraps ErrInvalidConversationID.
 func ValidateConversationID(id string) error {
 	return validateConversationID(id)
 }
@@ -28,8 +27,7 @@ func validateConversationID(id string) error {
 	return nil
 }
 
-// NormalizeConversationID turns the "a:b" form that X Chat events carry into the "a-b" form the endpoint
-// takes, and validates the result; any other ID is validated and returned as it is.
+// NormalizeConversationID turns the "a:b" form of X Chat events into "a-b", and validates the ID.
 func NormalizeConversationID(id string) (string, error) {
 	for i := 0; i < len(id); i++ {
 		if id[i] == ':' {
@@ -93,8 +91,8 @@ func allDigits(s string) bool {
 	return true
 }
 
-// ValidateSequenceID reports whether seq is ASCII digits, as X's message sequence IDs are: the one rule
-// the Client, the Marker and the command line apply. The error wraps ErrInvalidSequenceID.
+// ValidateSequenceID reports whether seq is ASCII digits, the one rule for sequence IDs; the error wraps
+// ErrInvalidSequenceID.
 func ValidateSequenceID(seq string) error {
 	return validateSequenceID(seq)
 }

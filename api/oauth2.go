@@ -12,18 +12,15 @@ import (
 	"github.com/xchat-go/markread/internal/loopback"
 )
 
-// Scopes are the OAuth 2.0 scopes marking a conversation read needs (spec/openapi.yaml's security); a
-// login that wants a refresh token asks for "offline.access" too. Do not change it.
+// Scopes are the OAuth 2.0 scopes the endpoint needs (spec/openapi.yaml); add "offline.access" for a
+// refresh token.
 var Scopes = []string{"users.read", "dm.write", "tweet.read"}
 
-// Endpoint is X's OAuth 2.0 authorization server (the authorize page on x.com, where users are logged
-// in). Left to be detected, its AuthStyle is what X wants in NewStoreTokenSource: HTTP Basic for a
-// client with a secret, else client_id in the form.
+// Endpoint is X's OAuth 2.0 authorization server.
 var Endpoint = oauth2.Endpoint{AuthURL: "https://x.com/i/oauth2/authorize", TokenURL: "https://api.x.com/2/oauth2/token"}
 
-// EndpointFromEnv is Endpoint with the environment's MARKREAD_AUTH_URL and MARKREAD_TOKEN_URL, when
-// set, in place of its URLs (`markread serve`'s, say): https, or http on a loopback host, with no user
-// info or fragment, since the token endpoint is sent the secrets. Its errors do not quote the value.
+// EndpointFromEnv is Endpoint with the URLs in MARKREAD_AUTH_URL and MARKREAD_TOKEN_URL, when set
+// (`markread serve`'s, say); they must be https, or http on a loopback host.
 func EndpointFromEnv(getenv func(string) string) (oauth2.Endpoint, error) {
 	e := Endpoint
 	for name, value := range map[string]*string{"MARKREAD_AUTH_URL": &e.AuthURL, "MARKREAD_TOKEN_URL": &e.TokenURL} {

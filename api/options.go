@@ -14,23 +14,22 @@ import (
 	"github.com/xchat-go/markread/internal/loopback"
 )
 
-// Option configures a Client. NewClient reports a bad option value as an error naming the option.
+// Option configures a Client; NewClient reports a bad value as an error naming the option.
 type Option func(*Client) error
 
 // Client defaults.
 const (
-	// DefaultBaseURL follows spec/openapi.yaml's servers[0].url by design; a test compares the two.
-	DefaultBaseURL          = "https://api.x.com"
-	DefaultMaxRetries       = 3                // so a call makes at most 4 attempts
-	DefaultMaxRateLimitWait = 10 * time.Second // the longest a call waits out a 429 by itself
-	DefaultMaxResponseBytes = 1 << 20          // X's answers are well under 1 KiB
-	DefaultTimeout          = 30 * time.Second // per attempt, for the default HTTP client
+	DefaultBaseURL          = "https://api.x.com" // spec/openapi.yaml's server; a test compares the two
+	DefaultMaxRetries       = 3                   // so a call makes at most 4 attempts
+	DefaultMaxRateLimitWait = 10 * time.Second    // the longest a call waits out a 429 by itself
+	DefaultMaxResponseBytes = 1 << 20             // X's answers are well under 1 KiB
+	DefaultTimeout          = 30 * time.Second    // per attempt, for the default HTTP client
 	defaultBackoffMin       = 250 * time.Millisecond
 	defaultBackoffMax       = 8 * time.Second
 )
 
-// WithBaseURL sets the API's base URL (default DefaultBaseURL); a path prefix is kept. It must be https
-// unless its host is loopback, and carry no user info, query or fragment.
+// WithBaseURL sets the base URL (default DefaultBaseURL): https, or http on a loopback host; a path
+// prefix is kept.
 func WithBaseURL(rawURL string) Option {
 	return func(c *Client) error {
 		base, err := parseBaseURL(rawURL)
@@ -76,8 +75,7 @@ func parseBaseURL(rawURL string) (string, error) {
 	return u.String(), nil
 }
 
-// WithHTTPClient sets the HTTP client that sends requests. The default has a DefaultTimeout per attempt.
-// Its redirect policy is kept, with one addition: the token never follows a redirect to another origin.
+// WithHTTPClient sets the HTTP client; the Client adds a redirect policy that keeps credentials on origin.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
@@ -88,8 +86,7 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
-// WithToken authenticates with a static OAuth 2.0 user access token. It does not refresh: for a bot that
-// runs longer than the token lives (about 2 hours), use WithTokenSource.
+// WithToken authenticates with a static OAuth 2.0 user access token, which lasts about 2 hours.
 func WithToken(accessToken string) Option {
 	return func(c *Client) error {
 		if accessToken == "" {
@@ -105,8 +102,7 @@ func WithToken(accessToken string) Option {
 	}
 }
 
-// WithTokenSource authenticates with tokens from ts, asked on every request, e.g. a refreshing source
-// from golang.org/x/oauth2's Config.TokenSource.
+// WithTokenSource authenticates with tokens from ts, asked on every request.
 func WithTokenSource(ts oauth2.TokenSource) Option {
 	return func(c *Client) error {
 		if ts == nil {
@@ -117,7 +113,7 @@ func WithTokenSource(ts oauth2.TokenSource) Option {
 	}
 }
 
-// WithUserAgent sets the User-Agent header. The default names this library and its version.
+// WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option {
 	return func(c *Client) error {
 		if ua == "" || strings.ContainsFunc(ua, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
@@ -152,8 +148,7 @@ func WithMaxRateLimitWait(d time.Duration) Option {
 	}
 }
 
-// WithBackoff sets the exponential backoff between retries: the first wait is about min, doubling up to
-// max, each with random jitter (defaults 250ms and 8s).
+// WithBackoff sets the backoff between retries: about min, doubling up to max, with jitter.
 func WithBackoff(min, max time.Duration) Option {
 	return func(c *Client) error {
 		if min <= 0 || max < min {
@@ -164,8 +159,7 @@ func WithBackoff(min, max time.Duration) Option {
 	}
 }
 
-// WithMaxResponseBytes caps how much of a response body is read (default DefaultMaxResponseBytes).
-// A larger body gives an error wrapping ErrResponseTooLarge.
+// WithMaxResponseBytes caps the body read (default DefaultMaxResponseBytes); more is ErrResponseTooLarge.
 func WithMaxResponseBytes(n int64) Option {
 	return func(c *Client) error {
 		if n < 1024 {
@@ -176,8 +170,7 @@ func WithMaxResponseBytes(n int64) Option {
 	}
 }
 
-// WithLogger logs retries and rate-limit waits (attempt, status, wait, reset) to l. Nothing secret is
-// logged. Without it the client logs nothing.
+// WithLogger logs retries and rate-limit waits to l, never a secret. Without it nothing is logged.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Client) error {
 		if l == nil {

@@ -13,24 +13,18 @@ import (
 // Its fields mirror the spec's Problem and Error schemas by hand (gen's Problem is strict); a test reads the
 // spec and names any property that lacks a field.
 type Problem struct {
-	// Type is a URI such as https://api.x.com/2/problems/invalid-request (or on api.twitter.com).
-	Type   string `json:"type,omitempty"`
-	Title  string `json:"title,omitempty"`
-	Detail string `json:"detail,omitempty"`
-	Status int    `json:"status,omitempty"`
-
-	// X's own problem members.
+	Type         string `json:"type,omitempty"` // a URI: https://api.x.com/2/problems/…, or on api.twitter.com
+	Title        string `json:"title,omitempty"`
+	Detail       string `json:"detail,omitempty"`
+	Status       int    `json:"status,omitempty"`
 	ResourceType string `json:"resource_type,omitempty"`
 	ResourceID   string `json:"resource_id,omitempty"`
 	Parameter    string `json:"parameter,omitempty"`
 	Value        string `json:"value,omitempty"`
 	Field        string `json:"field,omitempty"`
 	Section      string `json:"section,omitempty"`
-
-	// X's older error shape, e.g. {"code":88,"message":"Rate limit exceeded"}.
-	Code    int    `json:"code,omitempty"`
-	Message string `json:"message,omitempty"`
-
+	Code         int    `json:"code,omitempty"` // X's older shape: {"code":88,"message":"Rate limit exceeded"}
+	Message      string `json:"message,omitempty"`
 	// Extra holds every other member as sent, such as client-forbidden's "registration_url".
 	Extra map[string]json.RawMessage `json:"-"`
 }
@@ -38,8 +32,7 @@ type Problem struct {
 // problemFields is Problem without its methods, so that decoding it does not recurse.
 type problemFields Problem
 
-// UnmarshalJSON decodes a problem leniently and keeps unknown members in Extra. A member of an unexpected
-// JSON type (a numeric "value", say) is kept in Extra instead of failing the whole response.
+// UnmarshalJSON decodes leniently: an unknown member, or one of an unexpected JSON type, goes to Extra.
 func (p *Problem) UnmarshalJSON(data []byte) error {
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(data, &members); err != nil {
@@ -95,7 +88,7 @@ func (p *Problem) setKnown(name string, raw json.RawMessage) bool {
 	return json.Unmarshal(raw, n) == nil
 }
 
-// MarshalJSON encodes the problem with its Extra members, so that a decoded problem round-trips.
+// MarshalJSON encodes the problem with its Extra members.
 func (p Problem) MarshalJSON() ([]byte, error) {
 	known, err := json.Marshal(problemFields(p))
 	if err != nil || len(p.Extra) == 0 {
@@ -113,8 +106,7 @@ func (p Problem) MarshalJSON() ([]byte, error) {
 	return append(out, extra[1:]...), nil
 }
 
-// String describes the problem in one line: its most specific text, then its type or code, with control
-// characters escaped (see APIError), so that a server cannot forge log lines or terminal output.
+// String describes the problem in one line, control characters escaped.
 func (p Problem) String() string {
 	return textsafe.OneLine(p.text())
 }

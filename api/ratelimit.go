@@ -9,17 +9,12 @@ import (
 // RateLimit is what X's rate-limit headers said: the main window (x-rate-limit-*) and, on some answers,
 // the user's and the app's 24-hour windows. A field is zero when its header is absent or unreadable.
 type RateLimit struct {
-	Limit     int       // requests allowed in the current window
-	Remaining int       // requests left in it
-	Reset     time.Time // when the window starts over (Unix seconds on the wire)
-
-	UserDailyLimit     int
-	UserDailyRemaining int
-	UserDailyReset     time.Time
-
-	AppDailyLimit     int
-	AppDailyRemaining int
-	AppDailyReset     time.Time
+	Limit, Remaining                   int
+	Reset                              time.Time // when the window starts over
+	UserDailyLimit, UserDailyRemaining int
+	UserDailyReset                     time.Time
+	AppDailyLimit, AppDailyRemaining   int
+	AppDailyReset                      time.Time
 }
 
 // Header names in canonical form, so that they index http.Header directly without allocating.

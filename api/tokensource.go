@@ -21,8 +21,8 @@ const (
 	saveLimit      = 10 * time.Second // a file takes milliseconds, a shared store a round trip
 )
 
-// ErrClientRefused is the errors.Is target when the token endpoint refuses the app itself (invalid_client,
-// unauthorized_client, or HTTP 401): its client ID or secret is wrong. Retrying does not help.
+// ErrClientRefused matches a token endpoint that refuses the app (invalid_client, unauthorized_client,
+// 401): its client ID or secret is wrong.
 var ErrClientRefused = errors.New("the token endpoint refused the app's client credentials")
 
 // NewFileTokenSource is NewStoreTokenSource(ctx, conf, NewFileTokenStore(path)).
@@ -35,13 +35,10 @@ func NewFileTokenSource(ctx context.Context, conf *oauth2.Config, path string) (
 }
 
 // NewStoreTokenSource returns an oauth2.ReuseTokenSourceWithExpiry of the token in store, renewed through
-// conf a minute (or a quarter of its lifetime, if less) before it expires, the Expiry it hands out. A
-// renewal locks the store, reads it again, renews only if the stored token still needs it, saves, and
-// unlocks: one renewal request across processes, and a newer login is kept. Once sent, a renewal is
-// waited for (30 s at most) and saved even if ctx ends, since X has spent the old refresh token; a failed
-// save is retried by the next call. No redirect is followed. No token, or invalid_grant, matches
-// ErrLoginRequired; the app refused, ErrClientRefused. ctx's oauth2.HTTPClient makes the requests; with
-// AuthStyle to detect, a client with a secret uses HTTP Basic. Errors are one line and show no secret.
+// conf a minute (or a quarter of its lifetime, if less) before it expires. A renewal locks the store,
+// reads it again, renews only if still needed, saves, and unlocks: one renewal across processes. A sent
+// renewal is saved even if ctx ends. No token or invalid_grant matches ErrLoginRequired; a refused app,
+// ErrClientRefused. docs/authentication.md has the details.
 func NewStoreTokenSource(ctx context.Context, conf *oauth2.Config, store TokenStore) (oauth2.TokenSource, error) {
 	if conf.Endpoint.TokenURL == "" {
 		return nil, errors.New("NewStoreTokenSource: the oauth2.Config has no Endpoint.TokenURL to renew the token at")

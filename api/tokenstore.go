@@ -18,23 +18,19 @@ import (
 	"github.com/xchat-go/markread/internal/textsafe"
 )
 
-// TokenStore keeps one user's OAuth 2.0 token where every process that renews it can reach it; X's
-// refresh tokens are single use. Load returns the token last saved, from any process, or an error
-// matching ErrLoginRequired when none is stored (never a nil token and no error). Save replaces it
-// atomically, keeping Extra("scope") if it can. Lock excludes every other holder, in this process and
-// others, until unlock is called; it gives up when ctx is done, and a dead holder's lock must not stay
-// held for ever. A fleet can share a token through a database with these methods; FileTokenStore is
-// for the processes of one machine.
+// TokenStore keeps one user's token where every process that renews it can reach it (X's refresh tokens
+// are single use). Load returns the token last saved, or an error matching ErrLoginRequired; Save
+// replaces it atomically; Lock excludes every other holder, in any process, until unlock, and gives up
+// when ctx is done. FileTokenStore is one for the processes of one machine; a fleet may use a database.
 type TokenStore interface {
 	Load(ctx context.Context) (*oauth2.Token, error)
 	Save(ctx context.Context, tok *oauth2.Token) error
 	Lock(ctx context.Context) (unlock func() error, err error)
 }
 
-// FileTokenStore is a TokenStore in a JSON file, as `markread login` writes it: an *oauth2.Token as
-// encoding/json writes it, and "scope", mode 0600 in a directory made 0700. Lock is an OS file lock on
-// the path with ".lock" appended. Load refuses a file that is not a regular file, belongs to another
-// user or is open to others (where the OS has owners and modes), is over 64 KiB, or does not decode.
+// FileTokenStore is a TokenStore in the JSON file `markread login` writes (mode 0600, its lock beside it
+// with ".lock" appended). Load refuses a file that is not regular, belongs to another user, is open to
+// others, is over 64 KiB, or does not decode.
 type FileTokenStore struct {
 	path string        // absolute
 	name string        // path, escaped to stay on one line, for errors
@@ -141,8 +137,7 @@ type tokenFile struct {
 	Scope string `json:"scope,omitempty"`
 }
 
-// Save writes tok to the file atomically; hold Lock, or use Replace, when others may renew it. A token
-// Load would refuse (no token at all, or over 64 KiB) is refused, and the file left as it was.
+// Save writes tok atomically; hold Lock, or use Replace, when others may renew it.
 func (s *FileTokenStore) Save(ctx context.Context, tok *oauth2.Token) error {
 	if tok == nil || tok.AccessToken == "" && tok.RefreshToken == "" {
 		return fmt.Errorf("saving the token to %s: it has neither an access token nor a refresh token; the file was left as it was", s.name)
@@ -171,8 +166,7 @@ func (s *FileTokenStore) Replace(ctx context.Context, tok *oauth2.Token) error {
 	return errors.Join(s.Save(ctx, tok), unlock())
 }
 
-// Delete removes the token file under the lock, so that a renewal under way does not write it back; a
-// missing file is no error. The lock file stays: removed while others wait for it, two could hold it.
+// Delete removes the token file under the lock, so that a renewal under way does not write it back.
 func (s *FileTokenStore) Delete(ctx context.Context) error {
 	unlock, err := lockWithin(ctx, s, "deleting "+s.name)
 	if err != nil {
@@ -198,8 +192,7 @@ func lockWithin(ctx context.Context, store TokenStore, doing string) (func() err
 	return unlock, err
 }
 
-// Lock takes an OS file lock on the path with ".lock" appended, which the OS releases if its holder
-// dies, waiting while another process or goroutine holds it, until ctx is done.
+// Lock takes an OS file lock (released if its holder dies), waiting until ctx is done.
 func (s *FileTokenStore) Lock(ctx context.Context) (unlock func() error, err error) {
 	select {
 	case s.held <- struct{}{}:
