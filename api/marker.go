@@ -29,52 +29,46 @@ const (
 )
 
 // Marker marks conversations read for a bot that reads many messages: it coalesces the marks of each
-// conversation and sends only the highest, in the background, so that a burst of a hundred messages costs
-// one request. It is safe for concurrent use and made to run for weeks; docs/marker.md tells the rest.
+// conversation and sends only the highest, in the background. It is safe for concurrent use and made to
+// run for weeks; docs/marker.md tells how it behaves.
 //
-//   - A mark is sent WithMarkDelay after the first of its burst; higher marks replace it meanwhile.
-//     Sequence IDs compare as unsigned decimal integers; a mark not above one confirmed, in flight or
-//     pending is covered and costs no request.
+//   - A mark is sent WithMarkDelay after the first of its burst. Sequence IDs compare as unsigned decimal
+//     integers; a mark not above one confirmed, in flight or pending is covered and costs no request.
 //   - A conversation has at most one send in flight; a fixed pool of WithMarkConcurrency workers sends.
-//   - Each send is one attempt. A 429 holds every conversation until X's reset; a transient fault retries
-//     the conversation after a backoff; any other refusal fails the mark. While X's window has fewer
-//     requests left than conversations pending, sends are spread over the rest of it (WithMarkPacing).
+//   - Each send is one attempt. A 429 holds every conversation until X's reset, a transient fault retries
+//     after a backoff, any other refusal fails the mark; sends are paced to X's window (WithMarkPacing).
 //   - Every accepted mark ends covered by a mark X confirmed, or reported as a *MarkError to the
 //     WithMarkErrorHandler handler and in the next Flush's or Close's error.
 //   - An idle conversation is remembered for at least WithMarkRetention and less than twice that.
 //
 // Call Close when done: it sends what is pending and stops the workers.
 type Marker struct {
-	client      *Client
-	delay       time.Duration
-	retention   time.Duration
-	concurrency int
-	pacing      bool
-	onError     func(conversationID, seenUntilSequenceID string, err error)
-	ctx         context.Context // the sends'; cancelled when Close gives up on them
-	cancel      context.CancelFunc
-	exited      chan struct{} // closed by the last worker to stop
-	wake        *time.Timer   // wakes the workers when a send may be due
-	rotation    *time.Timer
-	// client-go's workqueue's shape: a conversation is pending (dirty), in flight (processing), or both
-	// when a mark arrives during its send; it is then queued again when the send ends.
-	mu            sync.Mutex
-	work, settled *sync.Cond          // workers wait on work; Flush and Close on settled
-	busy          map[string]*markKey // conversations with a mark pending or in flight
-	due           keyHeap             // those with a mark pending and none in flight
-	// Idle conversations' confirmed marks: one going idle enters recent; every retention, older is dropped
-	// and recent becomes older. Dropping whole maps gives memory back, as Go maps never shrink.
-	recent, older                        map[string]string
-	pending, inFlight, flushers, workers int
-	closed, abort, stop                  bool
-	reports                              []*MarkError // Close's give-ups, for the workers to report
-	window                               rateWindow   // what X's answers said; zero when pacing is off
-	holdUntil, backoffUntil              time.Time    // after a 429; after transient faults
-	holdLogged                           bool         // a hold's start was logged and its end is not yet
-	holds, faultStreak                   int          // 429s without a reset, and transient faults, since a success
-	stats                                MarkerStats
-	failures                             []error // since the last Flush, at most maxHeldFailures
-	more                                 int     // failures beyond those
+	client           *Client
+	delay, retention time.Duration
+	concurrency      int
+	pacing           bool
+	onError          func(conversationID, seenUntilSequenceID string, err error)
+	ctx              context.Context // the sends'; cancelled when Close gives up on them
+	cancel           context.CancelFunc
+	exited           chan struct{} // closed by the last worker to stop
+	wake             *time.Timer   // wakes the workers when something is due
+	// client-go's workqueue's shape: a conversation is pending (dirty), in flight (processing), or both.
+	mu                      sync.Mutex
+	work, settled           *sync.Cond          // workers wait on work; Flush and Close on settled
+	busy                    map[string]*markKey // conversations with a mark pending or in flight
+	due                     keyHeap             // those with a mark pending and none in flight
+	recent, older           map[string]string   // idle conversations' confirmed marks, in two generations
+	rotateAt                time.Time           // when older is dropped and recent becomes older
+	pending, inFlight       int
+	flushers, workers       int
+	closed, abort, stop     bool
+	window                  rateWindow // what X's answers said; zero when pacing is off
+	holdUntil, backoffUntil time.Time  // after a 429; after transient faults
+	holdLogged              bool       // a hold's start was logged and its end is not yet
+	holds, faultStreak      int        // 429s without a reset, and transient faults, since a success
+	stats                   MarkerStats
+	failures                []error // since the last Flush, at most maxHeldFailures
+	more                    int     // failures beyond those
 }
 
 const maxHeldFailures = 1000
@@ -100,8 +94,7 @@ type MarkerStats struct {
 	Failed      uint64 // marks reported as failed
 	RateLimited uint64 // 429 answers
 	Retried     uint64 // sends that met a transient fault and kept their mark to try again
-	// HeldUntil and BackoffUntil are the ends of a hold for X's rate limit (after a 429, or while the
-	// window's requests are used up and pacing is on) and of a backoff after transient faults in force.
+	// The ends of a rate-limit hold (after a 429, or with X's window used up) and of a backoff in force.
 	HeldUntil, BackoffUntil time.Time
 }
 
@@ -118,46 +111,44 @@ func (e *MarkError) Error() string {
 
 func (e *MarkError) Unwrap() error { return e.Err }
 
-// MarkerOption configures a Marker. NewMarker reports an option value that cannot work as an error
-// naming the option.
+// MarkerOption configures a Marker; NewMarker reports a value that cannot work as an error naming it.
 type MarkerOption func(*Marker) error
 
-// WithMarkDelay sets how long a mark waits before it is sent, so that the marks of a burst coalesce into
-// one request (default DefaultMarkDelay). 0 sends at once; marks still coalesce while a send is in flight.
+// WithMarkDelay sets how long a mark waits for later ones to coalesce (default DefaultMarkDelay). 0 sends
+// at once; marks still coalesce while a send is in flight.
 func WithMarkDelay(d time.Duration) MarkerOption {
 	return func(m *Marker) error {
 		m.delay = d
-		return notNegative("WithMarkDelay", d, "sends at once")
-	}
-}
-
-// WithMarkConcurrency sets how many workers send, and so the most requests in flight, across
-// conversations (default DefaultMarkConcurrency).
-func WithMarkConcurrency(n int) MarkerOption {
-	return func(m *Marker) error {
-		if n < 1 {
-			return fmt.Errorf("WithMarkConcurrency: %d is below 1", n)
+		if d < 0 {
+			return fmt.Errorf("WithMarkDelay: %v is negative; 0 sends at once", d)
 		}
-		m.concurrency = n
 		return nil
 	}
 }
 
-// WithMarkRetention sets how long the Marker remembers a conversation once it is idle, nothing pending or
-// in flight (default DefaultMarkRetention): at least d and less than 2d. Meanwhile a late mark not above
-// the confirmed one costs nothing; after that it is sent again. 0 forgets a conversation once it is idle.
-func WithMarkRetention(d time.Duration) MarkerOption {
+// WithMarkConcurrency sets how many workers send, and so the most requests in flight (default
+// DefaultMarkConcurrency).
+func WithMarkConcurrency(n int) MarkerOption {
 	return func(m *Marker) error {
-		m.retention = d
-		return notNegative("WithMarkRetention", d, "forgets a conversation as soon as it is idle")
+		m.concurrency = n
+		if n < 1 {
+			return fmt.Errorf("WithMarkConcurrency: %d is below 1", n)
+		}
+		return nil
 	}
 }
 
-func notNegative(option string, d time.Duration, zero string) error {
-	if d < 0 {
-		return fmt.Errorf("%s: %v is negative; 0 %s", option, d, zero)
+// WithMarkRetention sets how long an idle conversation (nothing pending or in flight) is remembered, so
+// that a late mark not above its confirmed one costs nothing: at least d and less than 2d (default
+// DefaultMarkRetention). 0 forgets a conversation once it is idle.
+func WithMarkRetention(d time.Duration) MarkerOption {
+	return func(m *Marker) error {
+		m.retention = d
+		if d < 0 {
+			return fmt.Errorf("WithMarkRetention: %v is negative; 0 forgets a conversation as soon as it is idle", d)
+		}
+		return nil
 	}
-	return nil
 }
 
 // WithMarkPacing turns pacing to X's rate-limit headers on (the default) or off. Off, the Marker sends
@@ -170,8 +161,8 @@ func WithMarkPacing(on bool) MarkerOption {
 }
 
 // WithMarkErrorHandler sets a function told about every mark that failed for good; err is the *MarkError
-// that Flush or Close also return. It is called from the Marker's workers, possibly several at once, and
-// must not call Close, which waits for it only until its context ends. nil is allowed.
+// that Flush or Close also return. It is called from the Marker's goroutines, possibly several at once,
+// and must not call Close, which waits for it only until its context ends. nil is allowed.
 func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID string, err error)) MarkerOption {
 	return func(m *Marker) error {
 		m.onError = handler
@@ -197,23 +188,13 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.work, m.settled = sync.NewCond(&m.mu), sync.NewCond(&m.mu)
-	m.wake = stoppedTimer(func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.work.Broadcast()
-	})
-	m.rotation = stoppedTimer(m.rotate)
+	m.wake = time.AfterFunc(time.Hour, m.broadcast(m.work))
+	m.wake.Stop()
 	m.workers = m.concurrency
 	for range m.concurrency {
 		go m.worker()
 	}
 	return m, nil
-}
-
-func stoppedTimer(f func()) *time.Timer { // one that runs f once Reset
-	t := time.AfterFunc(time.Hour, f)
-	t.Stop()
-	return t
 }
 
 // Mark records that the user has read conversationID (as Client.MarkConversationRead takes it) up to
@@ -235,33 +216,30 @@ func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 	m.stats.Marked++
 	k := m.busy[id] // the methods below run with m.mu held, unless they say otherwise
 	if k == nil {
-		sent := cmp.Or(m.recent[id], m.older[id])
-		if !higher(seq, sent) {
-			m.stats.Coalesced++
-			return nil
-		}
-		if sent != "" {
-			delete(m.recent, id)
-			delete(m.older, id)
-		}
-		// Cloned so that an ID cut from a large event buffer does not keep the buffer alive.
-		k = &markKey{id: strings.Clone(id), sent: sent}
-		m.busy[k.id] = k
-	} else if !higher(seq, k.sent) || !higher(seq, k.sending) || !higher(seq, k.pending) {
+		k = &markKey{sent: cmp.Or(m.recent[id], m.older[id])}
+	}
+	if !higher(seq, k.sent) || !higher(seq, k.sending) || !higher(seq, k.pending) {
 		m.stats.Coalesced++
 		return nil
 	}
+	if k.id == "" {
+		// Cloned so that an ID cut from a large event buffer does not keep the buffer alive.
+		k.id = strings.Clone(id)
+		m.busy[k.id] = k
+		delete(m.recent, id)
+		delete(m.older, id)
+	}
 	if k.pending != "" {
 		m.stats.Coalesced++ // the mark it replaces
-		k.pending = strings.Clone(seq)
-		return nil
+	} else {
+		k.due = time.Now().Add(m.delay)
+		m.pending++
+		if k.sending == "" { // else the send's end queues it
+			heap.Push(&m.due, k)
+			m.work.Signal()
+		}
 	}
-	k.pending, k.due = strings.Clone(seq), time.Now().Add(m.delay)
-	m.pending++
-	if k.sending == "" { // else it is queued when its send ends
-		heap.Push(&m.due, k)
-		m.work.Signal()
-	}
+	k.pending = strings.Clone(seq)
 	return nil
 }
 
@@ -308,34 +286,38 @@ func (m *Marker) Close(ctx context.Context) error {
 	}
 	m.closed = true
 	var lead error
+	var gaveUp []*MarkError
 	left, ctxErr := m.sendPending(ctx)
-	if left == 0 {
-		ctxErr = nil
-	} else {
+	if left > 0 {
 		lead = fmt.Errorf("Close: %w with %s still pending; their marks are reported as failed", ctxErr, plural.Count(left, "conversation"))
 		m.abort = true
 		m.cancel() // the sends in flight end now, and fail
-	}
-	for m.inFlight > 0 {
-		m.settled.Wait()
-	}
-	for m.due.Len() > 0 { // only when Close gave up; the workers report them, as Close must not wait
-		k := heap.Pop(&m.due).(*markKey)
-		cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctxErr)
-		if k.lastFault != nil {
-			cause = fmt.Errorf("%w; its last try failed: %w", cause, k.lastFault)
+		for m.inFlight > 0 {
+			m.settled.Wait()
 		}
-		m.pending--
-		k.done = k.pending
-		delete(m.busy, k.id)
-		m.reports = append(m.reports, m.fail(&MarkError{k.id, k.pending, cause}))
+		for m.due.Len() > 0 {
+			k := heap.Pop(&m.due).(*markKey)
+			cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctxErr)
+			if k.lastFault != nil {
+				cause = fmt.Errorf("%w; its last try failed: %w", cause, k.lastFault)
+			}
+			m.pending--
+			delete(m.busy, k.id)
+			gaveUp = append(gaveUp, m.fail(&MarkError{k.id, k.pending, cause}))
+		}
 	}
 	m.stop = true
 	m.wake.Stop()
-	m.rotation.Stop()
 	m.work.Broadcast()
 	m.mu.Unlock()
-	if ctxErr == nil {
+	if left > 0 {
+		// One goroutine tells the handler, so that Close keeps its deadline even while the handler blocks.
+		go func() {
+			for _, f := range gaveUp {
+				m.report(f)
+			}
+		}()
+	} else {
 		select {
 		case <-m.exited:
 		case <-ctx.Done():
@@ -362,30 +344,33 @@ func (m *Marker) sendPending(ctx context.Context) (int, error) {
 	m.flushers++
 	defer func() { m.flushers-- }()
 	m.work.Broadcast()
-	defer context.AfterFunc(ctx, func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.settled.Broadcast()
-	})()
-	for {
-		for len(wait) > 0 && !higher(wait[0].seq, wait[0].k.done) {
+	defer context.AfterFunc(ctx, m.broadcast(m.settled))()
+	for len(wait) > 0 && ctx.Err() == nil {
+		if higher(wait[0].seq, wait[0].k.done) {
+			m.settled.Wait()
+		} else {
 			wait = wait[1:] // in order, so that a wake costs O(1), not O(len(wait))
 		}
-		if len(wait) == 0 || ctx.Err() != nil {
-			break
-		}
-		m.settled.Wait()
 	}
 	wait = slices.DeleteFunc(wait, func(t target) bool { return !higher(t.seq, t.k.done) })
 	return len(wait), ctx.Err()
 }
 
+// broadcast returns a function that wakes c's waiters, for a timer or a context to call.
+func (m *Marker) broadcast(c *sync.Cond) func() {
+	return func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		c.Broadcast()
+	}
+}
+
 // worker sends one conversation's mark at a time until Close stops it, and logs holds and reports
-// failures, outside the lock.
+// failures outside the lock.
 func (m *Marker) worker() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for !m.stop || len(m.reports) > 0 {
+	for !m.stop {
 		now := time.Now()
 		held := m.heldUntil(now)
 		switch pending := slog.Int("pending", m.pending); {
@@ -397,10 +382,6 @@ func (m *Marker) worker() {
 		case held.IsZero() && m.holdLogged:
 			m.holdLogged = false
 			m.unlocked(func() { m.log(slog.LevelInfo, "markread: Marker hold over", pending) })
-		case len(m.reports) > 0:
-			f := m.reports[0]
-			m.reports = m.reports[1:]
-			m.unlocked(func() { m.report(f) })
 		default:
 			k, next := m.take(now, held)
 			if k == nil {
@@ -437,13 +418,16 @@ func (m *Marker) unlocked(f func()) {
 	f()
 }
 
-// take hands out the conversation due first, as in flight, if a send may start now; else it returns when
-// to look again (zero: when a send ends or a mark arrives). It is the one place that decides what is sent
-// when.
+// take is the one place that decides what is sent when: it rotates the idle generations when due, and
+// hands out the conversation due first, as in flight, if a send may start now; else it returns when to
+// look again (zero: when a send ends or a mark arrives).
 func (m *Marker) take(now, held time.Time) (*markKey, time.Time) {
-	var next time.Time
+	if !m.rotateAt.IsZero() && !now.Before(m.rotateAt) {
+		m.rotate(now)
+	}
+	next := m.rotateAt
 	if m.holdLogged {
-		next = held // to log the hold's end on time
+		next = earliest(next, held) // to log the hold's end on time
 	}
 	if m.due.Len() == 0 || m.abort {
 		return nil, next
@@ -480,18 +464,25 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 	if !errors.Is(err, ErrNoToken) {
 		m.stats.Requests++ // a token source's failure sends nothing
 	}
+	k.sending = ""
+	m.inFlight--
 	switch {
 	case err == nil:
 		m.stats.Confirmed++
-		k.sent, k.done = seq, seq
+		k.sent, k.done, k.faults, k.lastFault = seq, seq, 0, nil
 		m.holds, m.faultStreak, m.backoffUntil = 0, 0, time.Time{}
-		k.faults, k.lastFault = 0, nil
 	case m.abort:
 		f = &MarkError{k.id, seq, fmt.Errorf("%w while the mark was being sent: %w", ErrMarkerClosed, err)}
 	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests:
+		// Every conversation holds, as the limit is per user: the others would only collect 429s too.
 		m.stats.RateLimited++
 		m.requeue(k, seq, now)
-		m.hold(apiErr.RetryAt(), now)
+		if until := apiErr.RetryAt(); until.After(now) {
+			m.holdUntil = later(m.holdUntil, earliest(until, now.Add(maxMarkHold)))
+		} else if !now.Before(m.holdUntil) { // else the send began before the hold, which covers it
+			m.holds++
+			m.holdUntil = now.Add(backoff(m.holds, markHoldMin, markHoldMax, rand.Float64()))
+		}
 	case transient(err):
 		m.stats.Retried++
 		k.faults, k.lastFault = k.faults+1, err
@@ -509,12 +500,10 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 		k.done, k.lastFault = seq, nil
 		m.fail(f)
 	}
-	k.sending = ""
-	m.inFlight--
 	if k.pending != "" {
 		heap.Push(&m.due, k)
 	} else {
-		m.idle(k)
+		m.idle(k, now)
 	}
 	return f, retry
 }
@@ -531,21 +520,8 @@ func (m *Marker) requeue(k *markKey, seq string, due time.Time) {
 	k.due = later(k.due, due)
 }
 
-// hold stops every send until X's reset, or for a backoff when X named none: the limit is per user, so
-// the other conversations would only collect 429s too.
-func (m *Marker) hold(until, now time.Time) {
-	if !until.After(now) {
-		if now.Before(m.holdUntil) {
-			return // a send in flight when the hold began: the hold covers it
-		}
-		m.holds++
-		until = now.Add(backoff(m.holds, markHoldMin, markHoldMax, rand.Float64()))
-	}
-	m.holdUntil = later(m.holdUntil, earliest(until, now.Add(maxMarkHold)))
-}
-
-// heldUntil is the end of the rate-limit hold in force, after a 429 or with no requests left in X's
-// window; zero when none.
+// heldUntil is the end of the rate-limit hold in force, after a 429 or with X's window used up; zero
+// when none.
 func (m *Marker) heldUntil(now time.Time) time.Time {
 	held := m.holdUntil
 	if w := m.window; w.known(now) && w.remaining <= 0 {
@@ -557,38 +533,34 @@ func (m *Marker) heldUntil(now time.Time) time.Time {
 	return held
 }
 
-// idle drops a conversation from the busy ones, remembering its confirmed mark.
-func (m *Marker) idle(k *markKey) {
+// idle drops a conversation from the busy ones, remembering its confirmed mark in the recent generation.
+func (m *Marker) idle(k *markKey, now time.Time) {
 	delete(m.busy, k.id)
 	if k.sent == "" || m.retention == 0 {
 		return
-	}
-	if len(m.recent) == 0 && len(m.older) == 0 {
-		m.rotation.Reset(m.retention) // it runs while a generation holds a conversation
 	}
 	if m.recent == nil {
 		m.recent = map[string]string{}
 	}
 	m.recent[k.id] = k.sent
+	if m.rotateAt.IsZero() {
+		m.rotateAt = now.Add(m.retention)
+	}
 }
 
-// rotate forgets the older generation of idle conversations; recent becomes older.
-func (m *Marker) rotate() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.stop {
-		return // Close stopped the timer as it fired
-	}
+// rotate forgets the older generation of idle conversations, and recent becomes older. Dropping whole
+// maps, and rebuilding the busy map and the heap, gives a burst's memory back, as maps and slices never
+// shrink.
+func (m *Marker) rotate(now time.Time) {
 	m.older, m.recent = m.recent, nil
-	// Rebuilt, as maps and heap arrays never shrink: a burst of a million conversations gives its memory
-	// back here.
 	busy := make(map[string]*markKey, len(m.busy)) // not maps.Clone, which keeps the capacity
 	for id, k := range m.busy {
 		busy[id] = k
 	}
 	m.busy, m.due = busy, slices.Clone(m.due)
+	m.rotateAt = time.Time{}
 	if len(m.older) > 0 {
-		m.rotation.Reset(m.retention)
+		m.rotateAt = now.Add(m.retention)
 	}
 }
 
