@@ -45,30 +45,28 @@ const (
 type Marker struct {
 	client           *Client
 	delay, retention time.Duration
-	concurrency      int
 	pacing           bool
 	onError          func(conversationID, seenUntilSequenceID string, err error)
 	ctx              context.Context // the sends'; cancelled when Close gives up on them
 	cancel           context.CancelFunc
 	exited           chan struct{} // closed by the last worker to stop
 	wake             *time.Timer   // wakes the workers when something is due
-	// client-go's workqueue's shape: a conversation is pending (dirty), in flight (processing), or both.
-	mu                      sync.Mutex
-	work, settled           *sync.Cond          // workers wait on work; Flush and Close on settled
-	busy                    map[string]*markKey // conversations with a mark pending or in flight
-	due                     keyHeap             // those with a mark pending and none in flight
-	recent, older           map[string]string   // idle conversations' confirmed marks, in two generations
-	rotateAt                time.Time           // when older is dropped and recent becomes older
-	pending, inFlight       int
-	flushers, workers       int
-	closed, abort, stop     bool
-	window                  rateWindow // what X's answers said; zero when pacing is off
-	holdUntil, backoffUntil time.Time  // after a 429; after transient faults
-	holdLogged              bool       // a hold's start was logged and its end is not yet
-	holds, faultStreak      int        // 429s without a reset, and transient faults, since a success
-	stats                   MarkerStats
-	failures                []error // since the last Flush, at most maxHeldFailures
-	more                    int     // failures beyond those
+
+	mu                                   sync.Mutex
+	work, settled                        *sync.Cond          // workers wait on work; Flush and Close on settled
+	busy                                 map[string]*markKey // pending (workqueue's dirty), in flight (processing), or both
+	due                                  keyHeap             // those pending and not in flight
+	recent, older                        map[string]string   // idle conversations' confirmed marks, in two generations
+	rotateAt                             time.Time           // when older is dropped and recent becomes older
+	pending, inFlight, flushers, workers int
+	closed, abort, stop                  bool
+	window                               rateWindow // what X's answers said; zero when pacing is off
+	holdUntil, backoffUntil              time.Time  // after a 429; after transient faults
+	holdLogged                           bool       // a hold's start was logged and its end is not yet
+	holds, faultStreak                   int        // 429s without a reset, and transient faults, since a success
+	stats                                MarkerStats
+	failures                             []error // since the last Flush, at most maxHeldFailures
+	more                                 int     // failures beyond those
 }
 
 const maxHeldFailures = 1000
@@ -130,7 +128,7 @@ func WithMarkDelay(d time.Duration) MarkerOption {
 // DefaultMarkConcurrency).
 func WithMarkConcurrency(n int) MarkerOption {
 	return func(m *Marker) error {
-		m.concurrency = n
+		m.workers = n
 		if n < 1 {
 			return fmt.Errorf("WithMarkConcurrency: %d is below 1", n)
 		}
@@ -176,8 +174,8 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	if c == nil {
 		return nil, errors.New("NewMarker: nil *Client")
 	}
-	m := &Marker{client: c, delay: DefaultMarkDelay, retention: DefaultMarkRetention,
-		concurrency: DefaultMarkConcurrency, pacing: true, exited: make(chan struct{}), busy: map[string]*markKey{}}
+	m := &Marker{client: c, delay: DefaultMarkDelay, retention: DefaultMarkRetention, workers: DefaultMarkConcurrency,
+		pacing: true, exited: make(chan struct{}), busy: map[string]*markKey{}, recent: map[string]string{}}
 	for i, opt := range opts {
 		if opt == nil {
 			return nil, fmt.Errorf("NewMarker: option %d is nil", i+1)
@@ -190,8 +188,7 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	m.work, m.settled = sync.NewCond(&m.mu), sync.NewCond(&m.mu)
 	m.wake = time.AfterFunc(time.Hour, m.broadcast(m.work))
 	m.wake.Stop()
-	m.workers = m.concurrency
-	for range m.concurrency {
+	for range m.workers {
 		go m.worker()
 	}
 	return m, nil
@@ -267,11 +264,7 @@ func (m *Marker) Flush(ctx context.Context) error {
 	if m.closed {
 		return ErrMarkerClosed
 	}
-	var lead error
-	if left, err := m.sendPending(ctx); left > 0 {
-		lead = fmt.Errorf("Flush: %w with %s still pending", err, plural.Count(left, "conversation"))
-	}
-	return m.takeFailures(lead)
+	return m.takeFailures(m.sendPending(ctx, "Flush"))
 }
 
 // Close stops accepting marks, sends every pending one as Flush does, stops the workers and returns what
@@ -285,11 +278,10 @@ func (m *Marker) Close(ctx context.Context) error {
 		return ErrMarkerClosed
 	}
 	m.closed = true
-	var lead error
+	lead := m.sendPending(ctx, "Close")
 	var gaveUp []*MarkError
-	left, ctxErr := m.sendPending(ctx)
-	if left > 0 {
-		lead = fmt.Errorf("Close: %w with %s still pending; their marks are reported as failed", ctxErr, plural.Count(left, "conversation"))
+	if lead != nil {
+		lead = fmt.Errorf("%w; their marks are reported as failed", lead)
 		m.abort = true
 		m.cancel() // the sends in flight end now, and fail
 		for m.inFlight > 0 {
@@ -297,7 +289,7 @@ func (m *Marker) Close(ctx context.Context) error {
 		}
 		for m.due.Len() > 0 {
 			k := heap.Pop(&m.due).(*markKey)
-			cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctxErr)
+			cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctx.Err())
 			if k.lastFault != nil {
 				cause = fmt.Errorf("%w; its last try failed: %w", cause, k.lastFault)
 			}
@@ -310,13 +302,8 @@ func (m *Marker) Close(ctx context.Context) error {
 	m.wake.Stop()
 	m.work.Broadcast()
 	m.mu.Unlock()
-	if left > 0 {
-		// One goroutine tells the handler, so that Close keeps its deadline even while the handler blocks.
-		go func() {
-			for _, f := range gaveUp {
-				m.report(f)
-			}
-		}()
+	if lead != nil {
+		go m.report(gaveUp...) // from a goroutine, as Close keeps its deadline while the handler blocks
 	} else {
 		select {
 		case <-m.exited:
@@ -330,9 +317,9 @@ func (m *Marker) Close(ctx context.Context) error {
 	return m.takeFailures(lead)
 }
 
-// sendPending skips the delay and waits until every mark accepted so far is confirmed or failed, or ctx
-// ends; then it returns how many conversations hold such marks still.
-func (m *Marker) sendPending(ctx context.Context) (int, error) {
+// sendPending skips the delay and waits until every mark accepted so far is confirmed or failed. If ctx
+// ends first, it returns an error naming op and how many conversations hold such marks still.
+func (m *Marker) sendPending(ctx context.Context, op string) error {
 	type target struct {
 		k   *markKey
 		seq string
@@ -353,7 +340,10 @@ func (m *Marker) sendPending(ctx context.Context) (int, error) {
 		}
 	}
 	wait = slices.DeleteFunc(wait, func(t target) bool { return !higher(t.seq, t.k.done) })
-	return len(wait), ctx.Err()
+	if len(wait) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %w with %s still pending", op, ctx.Err(), plural.Count(len(wait), "conversation"))
 }
 
 // broadcast returns a function that wakes c's waiters, for a timer or a context to call.
@@ -365,46 +355,48 @@ func (m *Marker) broadcast(c *sync.Cond) func() {
 	}
 }
 
-// worker sends one conversation's mark at a time until Close stops it, and logs holds and reports
-// failures outside the lock.
+// worker sends one conversation's mark at a time until Close stops it. It logs and reports outside the
+// lock; a hold ends when sending starts again.
 func (m *Marker) worker() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for !m.stop {
 		now := time.Now()
-		held := m.heldUntil(now)
-		switch pending := slog.Int("pending", m.pending); {
-		case !held.IsZero() && !m.holdLogged && m.pending > 0:
+		k, next := m.take(now)
+		if held := m.heldUntil(now); k == nil && !held.IsZero() && !m.holdLogged && m.pending > 0 {
 			m.holdLogged = true
+			attrs := []slog.Attr{slog.Time("until", held), slog.Int("pending", m.pending)}
 			m.unlocked(func() {
-				m.log(slog.LevelWarn, "markread: Marker holding every conversation for X's rate limit", slog.Time("until", held), pending)
+				m.log(slog.LevelWarn, "markread: Marker holding every conversation for X's rate limit", attrs...)
 			})
-		case held.IsZero() && m.holdLogged:
-			m.holdLogged = false
-			m.unlocked(func() { m.log(slog.LevelInfo, "markread: Marker hold over", pending) })
-		default:
-			k, next := m.take(now, held)
-			if k == nil {
-				if !next.IsZero() {
-					m.wake.Reset(next.Sub(now)) // the last worker to wait has the latest view
-				}
-				m.work.Wait()
-				continue
-			}
-			var res *MarkReadResult
-			var err error
-			seq := k.sending
-			m.unlocked(func() { res, err = m.client.send(m.ctx, k.id, seq) })
-			f, retry := m.done(k, seq, res, err)
-			m.unlocked(func() {
-				if retry != nil {
-					m.log(slog.LevelWarn, "markread: Marker will retry a mark after a transient fault", retry...)
-				}
-				if f != nil {
-					m.report(f)
-				}
-			})
+			continue
 		}
+		if k == nil {
+			if !next.IsZero() {
+				m.wake.Reset(next.Sub(now)) // the last worker to wait has the latest view
+			}
+			m.work.Wait()
+			continue
+		}
+		holdOver, pending, seq := m.holdLogged, slog.Int("pending", m.pending), k.sending
+		m.holdLogged = false
+		var res *MarkReadResult
+		var err error
+		m.unlocked(func() {
+			if holdOver {
+				m.log(slog.LevelInfo, "markread: Marker hold over", pending)
+			}
+			res, err = m.client.send(m.ctx, k.id, seq)
+		})
+		f, retry := m.done(k, seq, res, err)
+		m.unlocked(func() {
+			if retry != nil {
+				m.log(slog.LevelWarn, "markread: Marker will retry a mark after a transient fault", retry...)
+			}
+			if f != nil {
+				m.report(f)
+			}
+		})
 	}
 	if m.workers--; m.workers == 0 {
 		close(m.exited)
@@ -418,26 +410,22 @@ func (m *Marker) unlocked(f func()) {
 	f()
 }
 
-// take is the one place that decides what is sent when: it rotates the idle generations when due, and
+// take is the one place that decides what is sent when. It rotates the idle generations when due, and
 // hands out the conversation due first, as in flight, if a send may start now; else it returns when to
 // look again (zero: when a send ends or a mark arrives).
-func (m *Marker) take(now, held time.Time) (*markKey, time.Time) {
+func (m *Marker) take(now time.Time) (*markKey, time.Time) {
 	if !m.rotateAt.IsZero() && !now.Before(m.rotateAt) {
 		m.rotate(now)
 	}
-	next := m.rotateAt
-	if m.holdLogged {
-		next = earliest(next, held) // to log the hold's end on time
-	}
 	if m.due.Len() == 0 || m.abort {
-		return nil, next
+		return nil, m.rotateAt
 	}
 	k := m.due[0]
 	if ok, at := pace(m.window, later(m.holdUntil, m.backoffUntil), m.pending, m.inFlight, m.flushers > 0, now); !ok {
-		return nil, earliest(next, at)
+		return nil, earliest(m.rotateAt, at)
 	}
 	if m.flushers == 0 && k.due.After(now) {
-		return nil, earliest(next, k.due)
+		return nil, earliest(m.rotateAt, k.due)
 	}
 	heap.Pop(&m.due)
 	k.sending, k.pending = k.pending, ""
@@ -466,6 +454,7 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 	}
 	k.sending = ""
 	m.inFlight--
+	var again time.Time // when a mark that did not go through is due again
 	switch {
 	case err == nil:
 		m.stats.Confirmed++
@@ -476,7 +465,7 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests:
 		// Every conversation holds, as the limit is per user: the others would only collect 429s too.
 		m.stats.RateLimited++
-		m.requeue(k, seq, now)
+		again = now
 		if until := apiErr.RetryAt(); until.After(now) {
 			m.holdUntil = later(m.holdUntil, earliest(until, now.Add(maxMarkHold)))
 		} else if !now.Before(m.holdUntil) { // else the send began before the hold, which covers it
@@ -487,37 +476,39 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 		m.stats.Retried++
 		k.faults, k.lastFault = k.faults+1, err
 		m.faultStreak++
-		m.requeue(k, seq, now.Add(backoff(k.faults, markRetryMin, markRetryMax, rand.Float64())))
+		again = now.Add(backoff(k.faults, markRetryMin, markRetryMax, rand.Float64()))
 		// While nothing succeeds every conversation backs off: the fault is likely the token source's or
 		// the network's, not this conversation's.
 		m.backoffUntil = later(m.backoffUntil, now.Add(backoff(m.faultStreak, markRetryMin, markRetryMax, rand.Float64())))
 		retry = []slog.Attr{slog.String("conversation", k.id), slog.String("seen_until", seq),
-			slog.Int("faults", k.faults), slog.Time("retry_at", k.due), slog.String("error", err.Error())}
+			slog.Int("faults", k.faults), slog.Time("retry_at", later(k.due, again)), slog.String("error", err.Error())}
 	default:
 		f = &MarkError{k.id, seq, err}
 	}
-	if f != nil {
+	switch {
+	case f != nil:
 		k.done, k.lastFault = seq, nil
 		m.fail(f)
+	case again.IsZero():
+	case k.pending == "":
+		k.pending, k.due = seq, again
+		m.pending++
+	default: // the mark that arrived during the send covers it
+		m.stats.Coalesced++
+		k.due = later(k.due, again)
 	}
 	if k.pending != "" {
 		heap.Push(&m.due, k)
-	} else {
-		m.idle(k, now)
+		return f, retry
+	}
+	delete(m.busy, k.id) // idle: only its confirmed mark is remembered
+	if k.sent != "" && m.retention > 0 {
+		m.recent[k.id] = k.sent
+		if m.rotateAt.IsZero() {
+			m.rotateAt = now.Add(m.retention)
+		}
 	}
 	return f, retry
-}
-
-// requeue puts back a mark whose send did not go through, due no earlier than due, unless the newer mark
-// that arrived during the send covers it.
-func (m *Marker) requeue(k *markKey, seq string, due time.Time) {
-	if k.pending == "" {
-		k.pending = seq
-		m.pending++
-	} else {
-		m.stats.Coalesced++
-	}
-	k.due = later(k.due, due)
 }
 
 // heldUntil is the end of the rate-limit hold in force, after a 429 or with X's window used up; zero
@@ -533,26 +524,11 @@ func (m *Marker) heldUntil(now time.Time) time.Time {
 	return held
 }
 
-// idle drops a conversation from the busy ones, remembering its confirmed mark in the recent generation.
-func (m *Marker) idle(k *markKey, now time.Time) {
-	delete(m.busy, k.id)
-	if k.sent == "" || m.retention == 0 {
-		return
-	}
-	if m.recent == nil {
-		m.recent = map[string]string{}
-	}
-	m.recent[k.id] = k.sent
-	if m.rotateAt.IsZero() {
-		m.rotateAt = now.Add(m.retention)
-	}
-}
-
 // rotate forgets the older generation of idle conversations, and recent becomes older. Dropping whole
 // maps, and rebuilding the busy map and the heap, gives a burst's memory back, as maps and slices never
 // shrink.
 func (m *Marker) rotate(now time.Time) {
-	m.older, m.recent = m.recent, nil
+	m.older, m.recent = m.recent, map[string]string{}
 	busy := make(map[string]*markKey, len(m.busy)) // not maps.Clone, which keeps the capacity
 	for id, k := range m.busy {
 		busy[id] = k
@@ -575,12 +551,14 @@ func (m *Marker) fail(f *MarkError) *MarkError {
 	return f
 }
 
-// report logs a failure and tells the error handler. The caller does not hold m.mu.
-func (m *Marker) report(f *MarkError) {
-	m.log(slog.LevelError, "markread: Marker gave up on a mark", slog.String("conversation", f.ConversationID),
-		slog.String("seen_until", f.SequenceID), slog.String("error", f.Err.Error()))
-	if m.onError != nil {
-		m.onError(f.ConversationID, f.SequenceID, f)
+// report logs failures and tells the error handler. The caller does not hold m.mu.
+func (m *Marker) report(failures ...*MarkError) {
+	for _, f := range failures {
+		m.log(slog.LevelError, "markread: Marker gave up on a mark", slog.String("conversation", f.ConversationID),
+			slog.String("seen_until", f.SequenceID), slog.String("error", f.Err.Error()))
+		if m.onError != nil {
+			m.onError(f.ConversationID, f.SequenceID, f)
+		}
 	}
 }
 
@@ -590,23 +568,22 @@ func (m *Marker) log(level slog.Level, msg string, attrs ...slog.Attr) {
 	}
 }
 
-// takeFailures returns lead and the failures kept since the last call, joined.
+// takeFailures returns lead and the failures kept since the last call, joined, and forgets them.
 func (m *Marker) takeFailures(lead error) error {
-	errs, more := m.failures, m.more
-	m.failures, m.more = nil, 0
+	errs := m.failures
 	if lead != nil {
 		errs = append([]error{lead}, errs...)
 	}
-	if len(errs) == 1 && more == 0 {
-		return errs[0]
-	} else if len(errs) == 0 {
+	joined := &markErrors{errs, m.more}
+	m.failures, m.more = nil, 0
+	if len(errs) == 0 {
 		return nil
 	}
-	return &markErrors{errs, more}
+	return joined
 }
 
-// markErrors is what Flush and Close return for several failures: errors.Join's shape, for a caller to
-// range over, with a text that stays one line of at most about 2 KB however many marks failed.
+// markErrors is what Flush and Close return: errors.Join's shape, for a caller to range over, with a text
+// that stays one line of at most about 2 KB however many marks failed.
 type markErrors struct {
 	errs []error // Flush's or Close's own failure first, if any, then each a *MarkError
 	more int     // failures not kept
