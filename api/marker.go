@@ -61,7 +61,7 @@ type Marker struct {
 	pending, inFlight, flushers, workers int
 	closed, abort, stop                  bool
 	window                               rateWindow // what X's answers said; zero when pacing is off
-	holdUntil, backoffUntil              time.Time  // after a 429; after transient faults
+	holdUntil, backoffUntil              time.Time  // for X's rate limit; after transient faults
 	holdLogged                           bool       // a hold's start was logged and its end is not yet
 	holds, faultStreak                   int        // 429s without a reset, and transient faults, since a success
 	stats                                MarkerStats
@@ -92,7 +92,7 @@ type MarkerStats struct {
 	Failed      uint64 // marks reported as failed
 	RateLimited uint64 // 429 answers
 	Retried     uint64 // sends that met a transient fault and kept their mark to try again
-	// The ends of a rate-limit hold (after a 429, or with X's window used up) and of a backoff in force.
+	// The ends of a hold for X's rate limit (after a 429, or with its window used up) and of a backoff.
 	HeldUntil, BackoffUntil time.Time
 }
 
@@ -198,10 +198,7 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 // seenUntilSequenceID, to be sent later, coalesced; it never waits for the network. Invalid input is an
 // error wrapping ErrInvalidConversationID or ErrInvalidSequenceID.
 func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
-	if err := validateConversationID(conversationID); err != nil {
-		return err
-	}
-	if err := validateSequenceID(seenUntilSequenceID); err != nil {
+	if err := cmp.Or(validateConversationID(conversationID), validateSequenceID(seenUntilSequenceID)); err != nil {
 		return err
 	}
 	id, seq := conversationID, seenUntilSequenceID
@@ -247,7 +244,9 @@ func (m *Marker) Stats() MarkerStats {
 	s := m.stats
 	s.Tracked, s.Pending, s.InFlight = len(m.busy)+len(m.recent)+len(m.older), m.pending, m.inFlight
 	now := time.Now()
-	s.HeldUntil = m.heldUntil(now)
+	if m.holdUntil.After(now) {
+		s.HeldUntil = m.holdUntil
+	}
 	if m.backoffUntil.After(now) {
 		s.BackoffUntil = m.backoffUntil
 	}
@@ -356,21 +355,23 @@ func (m *Marker) broadcast(c *sync.Cond) func() {
 }
 
 // worker sends one conversation's mark at a time until Close stops it. It logs and reports outside the
-// lock; a hold ends when sending starts again.
+// lock: a send, a logger or an error handler may take their time.
 func (m *Marker) worker() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for !m.stop {
 		now := time.Now()
-		k, next := m.take(now)
-		if held := m.heldUntil(now); k == nil && !held.IsZero() && !m.holdLogged && m.pending > 0 {
-			m.holdLogged = true
-			attrs := []slog.Attr{slog.Time("until", held), slog.Int("pending", m.pending)}
-			m.unlocked(func() {
-				m.log(slog.LevelWarn, "markread: Marker holding every conversation for X's rate limit", attrs...)
-			})
+		if held := m.holdUntil.After(now); held != m.holdLogged && (!held || m.pending > 0) {
+			m.holdLogged = held
+			msg, level := "markread: Marker hold over", slog.LevelInfo
+			if held {
+				msg, level = "markread: Marker holding every conversation for X's rate limit", slog.LevelWarn
+			}
+			attrs := []slog.Attr{slog.Time("until", m.holdUntil), slog.Int("pending", m.pending)}
+			m.unlocked(func() { m.log(level, msg, attrs...) })
 			continue
 		}
+		k, next := m.take(now)
 		if k == nil {
 			if !next.IsZero() {
 				m.wake.Reset(next.Sub(now)) // the last worker to wait has the latest view
@@ -378,16 +379,10 @@ func (m *Marker) worker() {
 			m.work.Wait()
 			continue
 		}
-		holdOver, pending, seq := m.holdLogged, slog.Int("pending", m.pending), k.sending
-		m.holdLogged = false
+		seq := k.sending
 		var res *MarkReadResult
 		var err error
-		m.unlocked(func() {
-			if holdOver {
-				m.log(slog.LevelInfo, "markread: Marker hold over", pending)
-			}
-			res, err = m.client.send(m.ctx, k.id, seq)
-		})
+		m.unlocked(func() { res, err = m.client.send(m.ctx, k.id, seq) })
 		f, retry := m.done(k, seq, res, err)
 		m.unlocked(func() {
 			if retry != nil {
@@ -403,7 +398,6 @@ func (m *Marker) worker() {
 	}
 }
 
-// unlocked runs f with m.mu released: a send, a logger or an error handler may take their time.
 func (m *Marker) unlocked(f func()) {
 	m.mu.Unlock()
 	defer m.mu.Lock()
@@ -411,8 +405,8 @@ func (m *Marker) unlocked(f func()) {
 }
 
 // take is the one place that decides what is sent when. It rotates the idle generations when due, and
-// hands out the conversation due first, as in flight, if a send may start now; else it returns when to
-// look again (zero: when a send ends or a mark arrives).
+// hands out the conversation due first if a send may start now; else it returns when to look again (zero:
+// when a send ends or a mark arrives).
 func (m *Marker) take(now time.Time) (*markKey, time.Time) {
 	if !m.rotateAt.IsZero() && !now.Before(m.rotateAt) {
 		m.rotate(now)
@@ -449,6 +443,9 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 	case errors.As(err, &apiErr):
 		m.window = m.window.learn(apiErr.RateLimit, now)
 	}
+	if m.window.known(now) && m.window.remaining <= 0 {
+		m.holdUntil = later(m.holdUntil, m.window.reset) // the limit is per user: every conversation holds
+	}
 	if !errors.Is(err, ErrNoToken) {
 		m.stats.Requests++ // a token source's failure sends nothing
 	}
@@ -463,7 +460,6 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 	case m.abort:
 		f = &MarkError{k.id, seq, fmt.Errorf("%w while the mark was being sent: %w", ErrMarkerClosed, err)}
 	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests:
-		// Every conversation holds, as the limit is per user: the others would only collect 429s too.
 		m.stats.RateLimited++
 		again = now
 		if until := apiErr.RetryAt(); until.After(now) {
@@ -511,22 +507,8 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 	return f, retry
 }
 
-// heldUntil is the end of the rate-limit hold in force, after a 429 or with X's window used up; zero
-// when none.
-func (m *Marker) heldUntil(now time.Time) time.Time {
-	held := m.holdUntil
-	if w := m.window; w.known(now) && w.remaining <= 0 {
-		held = later(held, w.reset)
-	}
-	if !held.After(now) {
-		return time.Time{}
-	}
-	return held
-}
-
-// rotate forgets the older generation of idle conversations, and recent becomes older. Dropping whole
-// maps, and rebuilding the busy map and the heap, gives a burst's memory back, as maps and slices never
-// shrink.
+// rotate forgets the older generation of idle conversations; recent becomes older. Dropping whole maps,
+// and rebuilding the busy map and the heap, gives a burst's memory back, as maps and slices never shrink.
 func (m *Marker) rotate(now time.Time) {
 	m.older, m.recent = m.recent, map[string]string{}
 	busy := make(map[string]*markKey, len(m.busy)) // not maps.Clone, which keeps the capacity
