@@ -49,8 +49,7 @@ type Marker struct {
 	onError          func(conversationID, seenUntilSequenceID string, err error)
 	ctx              context.Context // the sends'; cancelled when Close gives up on them
 	cancel           context.CancelFunc
-	exited           chan struct{} // closed by the last worker to stop
-	wake             *time.Timer   // wakes the workers when something is due
+	wake             *time.Timer // wakes the workers when something is due
 
 	mu                                   sync.Mutex
 	work, settled                        *sync.Cond          // workers wait on work; Flush and Close on settled
@@ -63,6 +62,7 @@ type Marker struct {
 	window                               rateWindow // what X's answers said; zero when pacing is off
 	holdUntil, backoffUntil              time.Time  // for X's rate limit; after transient faults
 	holdLogged                           bool       // a hold's start was logged and its end is not yet
+	notes                                []func()   // logging and reporting, for a worker to do outside the lock
 	holds, faultStreak                   int        // 429s without a reset, and transient faults, since a success
 	stats                                MarkerStats
 	failures                             []error // since the last Flush, at most maxHeldFailures
@@ -175,7 +175,7 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 		return nil, errors.New("NewMarker: nil *Client")
 	}
 	m := &Marker{client: c, delay: DefaultMarkDelay, retention: DefaultMarkRetention, workers: DefaultMarkConcurrency,
-		pacing: true, exited: make(chan struct{}), busy: map[string]*markKey{}, recent: map[string]string{}}
+		pacing: true, busy: map[string]*markKey{}, recent: map[string]string{}}
 	for i, opt := range opts {
 		if opt == nil {
 			return nil, fmt.Errorf("NewMarker: option %d is nil", i+1)
@@ -272,13 +272,13 @@ func (m *Marker) Flush(ctx context.Context) error {
 // a token source or RoundTripper ignores cancellation. A second Close returns ErrMarkerClosed.
 func (m *Marker) Close(ctx context.Context) error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.closed {
-		m.mu.Unlock()
 		return ErrMarkerClosed
 	}
 	m.closed = true
+	defer m.cancel()
 	lead := m.sendPending(ctx, "Close")
-	var gaveUp []*MarkError
 	if lead != nil {
 		lead = fmt.Errorf("%w; their marks are reported as failed", lead)
 		m.abort = true
@@ -286,6 +286,7 @@ func (m *Marker) Close(ctx context.Context) error {
 		for m.inFlight > 0 {
 			m.settled.Wait()
 		}
+		var gaveUp []*MarkError
 		for m.due.Len() > 0 {
 			k := heap.Pop(&m.due).(*markKey)
 			cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctx.Err())
@@ -296,23 +297,18 @@ func (m *Marker) Close(ctx context.Context) error {
 			delete(m.busy, k.id)
 			gaveUp = append(gaveUp, m.fail(&MarkError{k.id, k.pending, cause}))
 		}
+		go m.report(gaveUp...) // from a goroutine, as Close keeps its deadline while the handler blocks
 	}
 	m.stop = true
 	m.wake.Stop()
 	m.work.Broadcast()
-	m.mu.Unlock()
-	if lead != nil {
-		go m.report(gaveUp...) // from a goroutine, as Close keeps its deadline while the handler blocks
-	} else {
-		select {
-		case <-m.exited:
-		case <-ctx.Done():
-			lead = fmt.Errorf("Close: %w while the error handler was still running", ctx.Err())
-		}
+	defer context.AfterFunc(ctx, m.broadcast(m.settled))()
+	for m.workers > 0 && ctx.Err() == nil {
+		m.settled.Wait() // for the workers to finish logging and reporting
 	}
-	m.cancel()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if m.workers > 0 && lead == nil {
+		lead = fmt.Errorf("Close: %w while the error handler was still running", ctx.Err())
+	}
 	return m.takeFailures(lead)
 }
 
@@ -355,59 +351,55 @@ func (m *Marker) broadcast(c *sync.Cond) func() {
 }
 
 // worker sends one conversation's mark at a time until Close stops it. It logs and reports outside the
-// lock: a send, a logger or an error handler may take their time.
+// lock, as a send, a logger or an error handler may take their time.
 func (m *Marker) worker() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for !m.stop {
+	for !m.stop || len(m.notes) > 0 {
 		now := time.Now()
-		if held := m.holdUntil.After(now); held != m.holdLogged && (!held || m.pending > 0) {
-			m.holdLogged = held
-			msg, level := "markread: Marker hold over", slog.LevelInfo
-			if held {
-				msg, level = "markread: Marker holding every conversation for X's rate limit", slog.LevelWarn
-			}
-			attrs := []slog.Attr{slog.Time("until", m.holdUntil), slog.Int("pending", m.pending)}
-			m.unlocked(func() { m.log(level, msg, attrs...) })
-			continue
-		}
-		k, next := m.take(now)
-		if k == nil {
+		if k, next := m.take(now); k != nil {
+			m.mu.Unlock()
+			res, err := m.client.send(m.ctx, k.id, k.sending)
+			m.mu.Lock()
+			m.done(k, res, err)
+		} else if len(m.notes) == 0 {
 			if !next.IsZero() {
 				m.wake.Reset(next.Sub(now)) // the last worker to wait has the latest view
 			}
 			m.work.Wait()
-			continue
 		}
-		seq := k.sending
-		var res *MarkReadResult
-		var err error
-		m.unlocked(func() { res, err = m.client.send(m.ctx, k.id, seq) })
-		f, retry := m.done(k, seq, res, err)
-		m.unlocked(func() {
-			if retry != nil {
-				m.log(slog.LevelWarn, "markread: Marker will retry a mark after a transient fault", retry...)
-			}
-			if f != nil {
-				m.report(f)
-			}
-		})
+		notes := m.notes
+		m.notes = nil
+		m.mu.Unlock()
+		for _, note := range notes {
+			note()
+		}
+		m.mu.Lock()
 	}
-	if m.workers--; m.workers == 0 {
-		close(m.exited)
-	}
+	m.workers--
+	m.settled.Broadcast()
 }
 
-func (m *Marker) unlocked(f func()) {
-	m.mu.Unlock()
-	defer m.mu.Lock()
-	f()
+// note has a worker log a line outside the lock.
+func (m *Marker) note(level slog.Level, msg string, attrs ...slog.Attr) {
+	m.notes = append(m.notes, func() { m.log(level, msg, attrs...) })
 }
 
-// take is the one place that decides what is sent when. It rotates the idle generations when due, and
-// hands out the conversation due first if a send may start now; else it returns when to look again (zero:
-// when a send ends or a mark arrives).
+// take is the one place that decides what is sent when. It notes a hold's start and end, rotates the idle
+// generations when due, and hands out the conversation due first if a send may start now; else it
+// returns when to look again (zero: when a send ends or a mark arrives).
 func (m *Marker) take(now time.Time) (*markKey, time.Time) {
+	if held := m.holdUntil.After(now); held != m.holdLogged && (!held || m.pending > 0) {
+		m.holdLogged = held
+		if held {
+			m.note(slog.LevelWarn, "markread: Marker holding every conversation for X's rate limit", slog.Time("until", m.holdUntil), slog.Int("pending", m.pending))
+		} else {
+			m.note(slog.LevelInfo, "markread: Marker hold over", slog.Int("pending", m.pending))
+		}
+	}
+	if m.stop {
+		return nil, time.Time{}
+	}
 	if !m.rotateAt.IsZero() && !now.Before(m.rotateAt) {
 		m.rotate(now)
 	}
@@ -429,9 +421,8 @@ func (m *Marker) take(now time.Time) (*markKey, time.Time) {
 	return k, time.Time{}
 }
 
-// done files the outcome of a send, and returns the failure to report if the mark failed, or what to log
-// if it is to be retried.
-func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f *MarkError, retry []slog.Attr) {
+// done files the outcome of a send.
+func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 	defer m.work.Broadcast()
 	defer m.settled.Broadcast()
 	now := time.Now()
@@ -449,8 +440,10 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 	if !errors.Is(err, ErrNoToken) {
 		m.stats.Requests++ // a token source's failure sends nothing
 	}
+	seq := k.sending
 	k.sending = ""
 	m.inFlight--
+	var f *MarkError
 	var again time.Time // when a mark that did not go through is due again
 	switch {
 	case err == nil:
@@ -476,8 +469,8 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 		// While nothing succeeds every conversation backs off: the fault is likely the token source's or
 		// the network's, not this conversation's.
 		m.backoffUntil = later(m.backoffUntil, now.Add(backoff(m.faultStreak, markRetryMin, markRetryMax, rand.Float64())))
-		retry = []slog.Attr{slog.String("conversation", k.id), slog.String("seen_until", seq),
-			slog.Int("faults", k.faults), slog.Time("retry_at", later(k.due, again)), slog.String("error", err.Error())}
+		m.note(slog.LevelWarn, "markread: Marker will retry a mark after a transient fault", slog.String("conversation", k.id),
+			slog.String("seen_until", seq), slog.Int("faults", k.faults), slog.Time("retry_at", later(k.due, again)), slog.String("error", err.Error()))
 	default:
 		f = &MarkError{k.id, seq, err}
 	}
@@ -485,6 +478,7 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 	case f != nil:
 		k.done, k.lastFault = seq, nil
 		m.fail(f)
+		m.notes = append(m.notes, func() { m.report(f) })
 	case again.IsZero():
 	case k.pending == "":
 		k.pending, k.due = seq, again
@@ -495,7 +489,7 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 	}
 	if k.pending != "" {
 		heap.Push(&m.due, k)
-		return f, retry
+		return
 	}
 	delete(m.busy, k.id) // idle: only its confirmed mark is remembered
 	if k.sent != "" && m.retention > 0 {
@@ -504,7 +498,6 @@ func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f
 			m.rotateAt = now.Add(m.retention)
 		}
 	}
-	return f, retry
 }
 
 // rotate forgets the older generation of idle conversations; recent becomes older. Dropping whole maps,
