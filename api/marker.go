@@ -58,7 +58,7 @@ type Marker struct {
 	recent, older                        map[string]string   // idle conversations' confirmed marks, in two generations
 	rotateAt                             time.Time           // when older is dropped and recent becomes older
 	pending, inFlight, flushers, workers int
-	closed, abort, stop                  bool
+	closed, stop                         bool
 	window                               rateWindow // what X's answers said; zero when pacing is off
 	holdUntil, backoffUntil              time.Time  // for X's rate limit; after transient faults
 	holdLogged                           bool       // a hold's start was logged and its end is not yet
@@ -281,12 +281,10 @@ func (m *Marker) Close(ctx context.Context) error {
 	lead := m.sendPending(ctx, "Close")
 	if lead != nil {
 		lead = fmt.Errorf("%w; their marks are reported as failed", lead)
-		m.abort = true
 		m.cancel() // the sends in flight end now, and fail
 		for m.inFlight > 0 {
 			m.settled.Wait()
 		}
-		var gaveUp []*MarkError
 		for m.due.Len() > 0 {
 			k := heap.Pop(&m.due).(*markKey)
 			cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctx.Err())
@@ -295,9 +293,8 @@ func (m *Marker) Close(ctx context.Context) error {
 			}
 			m.pending--
 			delete(m.busy, k.id)
-			gaveUp = append(gaveUp, m.fail(&MarkError{k.id, k.pending, cause}))
+			m.fail(k, k.pending, cause) // reported by the workers after Close returns, which keeps its deadline
 		}
-		go m.report(gaveUp...) // from a goroutine, as Close keeps its deadline while the handler blocks
 	}
 	m.stop = true
 	m.wake.Stop()
@@ -403,7 +400,7 @@ func (m *Marker) take(now time.Time) (*markKey, time.Time) {
 	if !m.rotateAt.IsZero() && !now.Before(m.rotateAt) {
 		m.rotate(now)
 	}
-	if m.due.Len() == 0 || m.abort {
+	if m.due.Len() == 0 || m.ctx.Err() != nil {
 		return nil, m.rotateAt
 	}
 	k := m.due[0]
@@ -427,11 +424,9 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 	defer m.settled.Broadcast()
 	now := time.Now()
 	var apiErr *APIError
-	switch {
-	case !m.pacing:
-	case err == nil:
+	if m.pacing && err == nil {
 		m.window = m.window.learn(res.RateLimit, now)
-	case errors.As(err, &apiErr):
+	} else if m.pacing && errors.As(err, &apiErr) {
 		m.window = m.window.learn(apiErr.RateLimit, now)
 	}
 	if m.window.known(now) && m.window.remaining <= 0 {
@@ -443,15 +438,14 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 	seq := k.sending
 	k.sending = ""
 	m.inFlight--
-	var f *MarkError
 	var again time.Time // when a mark that did not go through is due again
 	switch {
 	case err == nil:
 		m.stats.Confirmed++
 		k.sent, k.done, k.faults, k.lastFault = seq, seq, 0, nil
 		m.holds, m.faultStreak, m.backoffUntil = 0, 0, time.Time{}
-	case m.abort:
-		f = &MarkError{k.id, seq, fmt.Errorf("%w while the mark was being sent: %w", ErrMarkerClosed, err)}
+	case m.ctx.Err() != nil: // Close gave up
+		m.fail(k, seq, fmt.Errorf("%w while the mark was being sent: %w", ErrMarkerClosed, err))
 	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests:
 		m.stats.RateLimited++
 		again = now
@@ -472,13 +466,9 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 		m.note(slog.LevelWarn, "markread: Marker will retry a mark after a transient fault", slog.String("conversation", k.id),
 			slog.String("seen_until", seq), slog.Int("faults", k.faults), slog.Time("retry_at", later(k.due, again)), slog.String("error", err.Error()))
 	default:
-		f = &MarkError{k.id, seq, err}
+		m.fail(k, seq, err)
 	}
 	switch {
-	case f != nil:
-		k.done, k.lastFault = seq, nil
-		m.fail(f)
-		m.notes = append(m.notes, func() { m.report(f) })
 	case again.IsZero():
 	case k.pending == "":
 		k.pending, k.due = seq, again
@@ -515,25 +505,21 @@ func (m *Marker) rotate(now time.Time) {
 	}
 }
 
-// fail counts a failure and keeps it for Flush.
-func (m *Marker) fail(f *MarkError) *MarkError {
+// fail gives up on k's mark seq: it keeps the failure for Flush, and notes it for a worker to log and
+// give to the error handler.
+func (m *Marker) fail(k *markKey, seq string, err error) {
+	f := &MarkError{k.id, seq, err}
+	k.done, k.lastFault = seq, nil
 	m.stats.Failed++
 	if len(m.failures) < maxHeldFailures {
 		m.failures = append(m.failures, f)
 	} else {
 		m.more++
 	}
-	return f
-}
-
-// report logs failures and tells the error handler. The caller does not hold m.mu.
-func (m *Marker) report(failures ...*MarkError) {
-	for _, f := range failures {
-		m.log(slog.LevelError, "markread: Marker gave up on a mark", slog.String("conversation", f.ConversationID),
-			slog.String("seen_until", f.SequenceID), slog.String("error", f.Err.Error()))
-		if m.onError != nil {
-			m.onError(f.ConversationID, f.SequenceID, f)
-		}
+	m.note(slog.LevelError, "markread: Marker gave up on a mark", slog.String("conversation", f.ConversationID),
+		slog.String("seen_until", f.SequenceID), slog.String("error", err.Error()))
+	if m.onError != nil {
+		m.notes = append(m.notes, func() { m.onError(f.ConversationID, f.SequenceID, f) })
 	}
 }
 
