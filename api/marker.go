@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -56,20 +56,15 @@ type Marker struct {
 	busy                                 map[string]*markKey // pending (workqueue's dirty), in flight (processing), or both
 	due                                  keyHeap             // those pending and not in flight
 	recent, older                        map[string]string   // idle conversations' confirmed marks, in two generations
-	rotateAt                             time.Time           // when older is dropped and recent becomes older
 	pending, inFlight, flushers, workers int
-	closed, stop                         bool
 	window                               rateWindow // what X's answers said; zero when pacing is off
-	holdUntil, backoffUntil              time.Time  // for X's rate limit; after transient faults
-	holdLogged                           bool       // a hold's start was logged and its end is not yet
-	notes                                []func()   // logging and reporting, for a worker to do outside the lock
+	holdUntil, backoffUntil, rotateAt    time.Time  // for X's rate limit; after transient faults; retention
 	holds, faultStreak                   int        // 429s without a reset, and transient faults, since a success
+	closed, stop, holdLogged             bool
+	notes                                []func() // logging and reporting, for a worker to do outside the lock
 	stats                                MarkerStats
-	failures                             []error // since the last Flush, at most maxHeldFailures
-	more                                 int     // failures beyond those
+	failed                               markErrors // since the last Flush
 }
-
-const maxHeldFailures = 1000
 
 // markKey is a busy conversation. A sequence ID of "" means none: valid ones are never empty.
 type markKey struct {
@@ -159,8 +154,8 @@ func WithMarkPacing(on bool) MarkerOption {
 }
 
 // WithMarkErrorHandler sets a function told about every mark that failed for good; err is the *MarkError
-// that Flush or Close also return. It is called from the Marker's goroutines, possibly several at once,
-// and must not call Close, which waits for it only until its context ends. nil is allowed.
+// that Flush or Close also return. It is called from the Marker's workers, possibly several at once, and
+// must not call Close, which waits for it only until its context ends. nil is allowed.
 func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID string, err error)) MarkerOption {
 	return func(m *Marker) error {
 		m.onError = handler
@@ -208,7 +203,7 @@ func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 		return ErrMarkerClosed
 	}
 	m.stats.Marked++
-	k := m.busy[id] // the methods below run with m.mu held, unless they say otherwise
+	k := m.busy[id] // the methods below run with m.mu held
 	if k == nil {
 		k = &markKey{sent: cmp.Or(m.recent[id], m.older[id])}
 	}
@@ -285,16 +280,15 @@ func (m *Marker) Close(ctx context.Context) error {
 		for m.inFlight > 0 {
 			m.settled.Wait()
 		}
-		for m.due.Len() > 0 {
-			k := heap.Pop(&m.due).(*markKey)
+		for _, k := range m.due {
 			cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctx.Err())
 			if k.lastFault != nil {
 				cause = fmt.Errorf("%w; its last try failed: %w", cause, k.lastFault)
 			}
-			m.pending--
 			delete(m.busy, k.id)
-			m.fail(k, k.pending, cause) // reported by the workers after Close returns, which keeps its deadline
+			m.fail(k, k.pending, cause) // the workers report it after Close returns, which keeps its deadline
 		}
+		m.due, m.pending = nil, 0
 	}
 	m.stop = true
 	m.wake.Stop()
@@ -347,7 +341,7 @@ func (m *Marker) broadcast(c *sync.Cond) func() {
 	}
 }
 
-// worker sends one conversation's mark at a time until Close stops it. It logs and reports outside the
+// worker sends one conversation's mark at a time until Close stops it. It runs the notes outside the
 // lock, as a send, a logger or an error handler may take their time.
 func (m *Marker) worker() {
 	m.mu.Lock()
@@ -377,9 +371,11 @@ func (m *Marker) worker() {
 	m.settled.Broadcast()
 }
 
-// note has a worker log a line outside the lock.
+// note has a worker log a line.
 func (m *Marker) note(level slog.Level, msg string, attrs ...slog.Attr) {
-	m.notes = append(m.notes, func() { m.log(level, msg, attrs...) })
+	if l := m.client.logger; l != nil {
+		m.notes = append(m.notes, func() { l.LogAttrs(context.Background(), level, msg, attrs...) })
+	}
 }
 
 // take is the one place that decides what is sent when. It notes a hold's start and end, rotates the idle
@@ -394,11 +390,12 @@ func (m *Marker) take(now time.Time) (*markKey, time.Time) {
 			m.note(slog.LevelInfo, "markread: Marker hold over", slog.Int("pending", m.pending))
 		}
 	}
-	if m.stop {
-		return nil, time.Time{}
-	}
 	if !m.rotateAt.IsZero() && !now.Before(m.rotateAt) {
-		m.rotate(now)
+		// Dropping whole maps, and rebuilding the busy map and the heap, gives a burst's memory back, as
+		// maps and slices never shrink.
+		m.older, m.recent = m.recent, map[string]string{}
+		m.busy, m.due = maps.Collect(maps.All(m.busy)), slices.Clone(m.due)
+		m.rotateAt = now.Add(m.retention)
 	}
 	if m.due.Len() == 0 || m.ctx.Err() != nil {
 		return nil, m.rotateAt
@@ -446,7 +443,7 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 		m.holds, m.faultStreak, m.backoffUntil = 0, 0, time.Time{}
 	case m.ctx.Err() != nil: // Close gave up
 		m.fail(k, seq, fmt.Errorf("%w while the mark was being sent: %w", ErrMarkerClosed, err))
-	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests:
+	case errors.Is(err, ErrRateLimited) && errors.As(err, &apiErr):
 		m.stats.RateLimited++
 		again = now
 		if until := apiErr.RetryAt(); until.After(now) {
@@ -468,15 +465,13 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 	default:
 		m.fail(k, seq, err)
 	}
-	switch {
-	case again.IsZero():
-	case k.pending == "":
-		k.pending, k.due = seq, again
+	if !again.IsZero() && k.pending != "" {
+		m.stats.Coalesced++ // the mark that arrived during the send covers this one
+	} else if !again.IsZero() {
+		k.pending = seq
 		m.pending++
-	default: // the mark that arrived during the send covers it
-		m.stats.Coalesced++
-		k.due = later(k.due, again)
 	}
+	k.due = later(k.due, again)
 	if k.pending != "" {
 		heap.Push(&m.due, k)
 		return
@@ -490,31 +485,16 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 	}
 }
 
-// rotate forgets the older generation of idle conversations; recent becomes older. Dropping whole maps,
-// and rebuilding the busy map and the heap, gives a burst's memory back, as maps and slices never shrink.
-func (m *Marker) rotate(now time.Time) {
-	m.older, m.recent = m.recent, map[string]string{}
-	busy := make(map[string]*markKey, len(m.busy)) // not maps.Clone, which keeps the capacity
-	for id, k := range m.busy {
-		busy[id] = k
-	}
-	m.busy, m.due = busy, slices.Clone(m.due)
-	m.rotateAt = time.Time{}
-	if len(m.older) > 0 {
-		m.rotateAt = now.Add(m.retention)
-	}
-}
-
 // fail gives up on k's mark seq: it keeps the failure for Flush, and notes it for a worker to log and
 // give to the error handler.
 func (m *Marker) fail(k *markKey, seq string, err error) {
 	f := &MarkError{k.id, seq, err}
 	k.done, k.lastFault = seq, nil
 	m.stats.Failed++
-	if len(m.failures) < maxHeldFailures {
-		m.failures = append(m.failures, f)
+	if len(m.failed.errs) < 1000 {
+		m.failed.errs = append(m.failed.errs, f)
 	} else {
-		m.more++
+		m.failed.more++
 	}
 	m.note(slog.LevelError, "markread: Marker gave up on a mark", slog.String("conversation", f.ConversationID),
 		slog.String("seen_until", f.SequenceID), slog.String("error", err.Error()))
@@ -523,24 +503,17 @@ func (m *Marker) fail(k *markKey, seq string, err error) {
 	}
 }
 
-func (m *Marker) log(level slog.Level, msg string, attrs ...slog.Attr) {
-	if m.client.logger != nil {
-		m.client.logger.LogAttrs(context.Background(), level, msg, attrs...)
-	}
-}
-
 // takeFailures returns lead and the failures kept since the last call, joined, and forgets them.
 func (m *Marker) takeFailures(lead error) error {
-	errs := m.failures
+	failed := m.failed
+	m.failed = markErrors{}
 	if lead != nil {
-		errs = append([]error{lead}, errs...)
+		failed.errs = append([]error{lead}, failed.errs...)
 	}
-	joined := &markErrors{errs, m.more}
-	m.failures, m.more = nil, 0
-	if len(errs) == 0 {
+	if len(failed.errs) == 0 {
 		return nil
 	}
-	return joined
+	return &failed
 }
 
 // markErrors is what Flush and Close return: errors.Join's shape, for a caller to range over, with a text
