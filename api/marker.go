@@ -52,7 +52,7 @@ type Marker struct {
 	wake             *time.Timer // wakes the workers when something is due
 
 	mu                                   sync.Mutex
-	work, settled                        *sync.Cond          // workers wait on work; Flush and Close on settled
+	cond                                 *sync.Cond          // workers, Flush and Close wait on it
 	busy                                 map[string]*markKey // pending (workqueue's dirty), in flight (processing), or both
 	due                                  keyHeap             // those pending and not in flight
 	recent, older                        map[string]string   // idle conversations' confirmed marks, in two generations
@@ -180,8 +180,8 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 		}
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.work, m.settled = sync.NewCond(&m.mu), sync.NewCond(&m.mu)
-	m.wake = time.AfterFunc(time.Hour, m.broadcast(m.work))
+	m.cond = sync.NewCond(&m.mu)
+	m.wake = time.AfterFunc(time.Hour, m.broadcast)
 	m.wake.Stop()
 	for range m.workers {
 		go m.worker()
@@ -207,7 +207,7 @@ func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 	if k == nil {
 		k = &markKey{sent: cmp.Or(m.recent[id], m.older[id])}
 	}
-	if !higher(seq, k.sent) || !higher(seq, k.sending) || !higher(seq, k.pending) {
+	if !higher(seq, cmp.Or(k.pending, k.sending, k.sent)) { // each is higher than the next
 		m.stats.Coalesced++
 		return nil
 	}
@@ -225,7 +225,7 @@ func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 		m.pending++
 		if k.sending == "" { // else the send's end queues it
 			heap.Push(&m.due, k)
-			m.work.Signal()
+			m.cond.Broadcast()
 		}
 	}
 	k.pending = strings.Clone(seq)
@@ -278,7 +278,7 @@ func (m *Marker) Close(ctx context.Context) error {
 		lead = fmt.Errorf("%w; their marks are reported as failed", lead)
 		m.cancel() // the sends in flight end now, and fail
 		for m.inFlight > 0 {
-			m.settled.Wait()
+			m.cond.Wait()
 		}
 		for _, k := range m.due {
 			cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctx.Err())
@@ -292,10 +292,10 @@ func (m *Marker) Close(ctx context.Context) error {
 	}
 	m.stop = true
 	m.wake.Stop()
-	m.work.Broadcast()
-	defer context.AfterFunc(ctx, m.broadcast(m.settled))()
+	m.cond.Broadcast()
+	defer context.AfterFunc(ctx, m.broadcast)()
 	for m.workers > 0 && ctx.Err() == nil {
-		m.settled.Wait() // for the workers to finish logging and reporting
+		m.cond.Wait() // for the workers to finish logging and reporting
 	}
 	if m.workers > 0 && lead == nil {
 		lead = fmt.Errorf("Close: %w while the error handler was still running", ctx.Err())
@@ -316,11 +316,11 @@ func (m *Marker) sendPending(ctx context.Context, op string) error {
 	}
 	m.flushers++
 	defer func() { m.flushers-- }()
-	m.work.Broadcast()
-	defer context.AfterFunc(ctx, m.broadcast(m.settled))()
+	m.cond.Broadcast()
+	defer context.AfterFunc(ctx, m.broadcast)()
 	for len(wait) > 0 && ctx.Err() == nil {
 		if higher(wait[0].seq, wait[0].k.done) {
-			m.settled.Wait()
+			m.cond.Wait()
 		} else {
 			wait = wait[1:] // in order, so that a wake costs O(1), not O(len(wait))
 		}
@@ -332,13 +332,11 @@ func (m *Marker) sendPending(ctx context.Context, op string) error {
 	return fmt.Errorf("%s: %w with %s still pending", op, ctx.Err(), plural.Count(len(wait), "conversation"))
 }
 
-// broadcast returns a function that wakes c's waiters, for a timer or a context to call.
-func (m *Marker) broadcast(c *sync.Cond) func() {
-	return func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		c.Broadcast()
-	}
+// broadcast wakes the waiters, for a timer or a context to call.
+func (m *Marker) broadcast() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cond.Broadcast()
 }
 
 // worker sends one conversation's mark at a time until Close stops it. It runs the notes outside the
@@ -357,7 +355,7 @@ func (m *Marker) worker() {
 			if !next.IsZero() {
 				m.wake.Reset(next.Sub(now)) // the last worker to wait has the latest view
 			}
-			m.work.Wait()
+			m.cond.Wait()
 		}
 		notes := m.notes
 		m.notes = nil
@@ -368,7 +366,7 @@ func (m *Marker) worker() {
 		m.mu.Lock()
 	}
 	m.workers--
-	m.settled.Broadcast()
+	m.cond.Broadcast()
 }
 
 // note has a worker log a line.
@@ -417,8 +415,7 @@ func (m *Marker) take(now time.Time) (*markKey, time.Time) {
 
 // done files the outcome of a send.
 func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
-	defer m.work.Broadcast()
-	defer m.settled.Broadcast()
+	defer m.cond.Broadcast()
 	now := time.Now()
 	var apiErr *APIError
 	if m.pacing && err == nil {
