@@ -28,17 +28,15 @@ const (
 	DefaultMarkRetention   = 15 * time.Minute       // how long an idle conversation is remembered, at least
 )
 
-// Marker marks conversations read for a bot that reads many messages: it coalesces the marks of each
-// conversation and sends only the highest, in the background. It is safe for concurrent use and made to
-// run for weeks; docs/marker.md tells how it behaves.
+// Marker marks conversations read for a bot: it coalesces each conversation's marks and sends only the
+// highest, in the background, from a fixed pool of WithMarkConcurrency workers. It is safe for concurrent
+// use and made to run for weeks; docs/marker.md tells how it behaves.
 //
-//   - A mark is sent WithMarkDelay after the first of its burst. Sequence IDs compare as unsigned decimal
-//     integers; a mark not above one confirmed, in flight or pending is covered and costs no request.
-//   - A conversation has at most one send in flight; a fixed pool of WithMarkConcurrency workers sends.
-//   - Each send is one attempt. A 429 holds every conversation until X's reset, a transient fault retries
-//     after a backoff, any other refusal fails the mark; sends are paced to X's window (WithMarkPacing).
-//   - Every accepted mark ends covered by a mark X confirmed, or reported as a *MarkError to the
-//     WithMarkErrorHandler handler and in the next Flush's or Close's error.
+//   - A mark is sent WithMarkDelay after the first of its burst. One not above a mark confirmed, in flight
+//     or pending (as unsigned decimal integers) is covered and costs no request.
+//   - A conversation has at most one send in flight. Each send is one attempt: a 429 holds every
+//     conversation, a transient fault retries after a backoff, any other refusal fails the mark.
+//   - Every accepted mark ends covered by a mark X confirmed, or reported as a *MarkError.
 //   - An idle conversation is remembered for at least WithMarkRetention and less than twice that.
 //
 // Call Close when done: it sends what is pending and stops the workers.
@@ -53,9 +51,9 @@ type Marker struct {
 
 	mu                                   sync.Mutex
 	cond                                 *sync.Cond          // workers, Flush and Close wait on it
-	busy                                 map[string]*markKey // pending (workqueue's dirty), in flight (processing), or both
+	busy                                 map[string]*markKey // pending (workqueue's dirty), in flight (processing) or both
 	due                                  keyHeap             // those pending and not in flight
-	recent, older                        map[string]string   // idle conversations' confirmed marks, in two generations
+	recent, older                        map[string]string   // idle conversations' confirmed marks: two generations
 	pending, inFlight, flushers, workers int
 	window                               rateWindow // what X's answers said; zero when pacing is off
 	holdUntil, backoffUntil, rotateAt    time.Time  // for X's rate limit; after transient faults; retention
@@ -87,8 +85,8 @@ type MarkerStats struct {
 	Failed      uint64 // marks reported as failed
 	RateLimited uint64 // 429 answers
 	Retried     uint64 // sends that met a transient fault and kept their mark to try again
-	// The ends of a hold for X's rate limit (after a 429, or with its window used up) and of a backoff.
-	HeldUntil, BackoffUntil time.Time
+	HeldUntil    time.Time // the end of a hold for X's rate limit in force (a 429's, or a window used up)
+	BackoffUntil time.Time // the end of a backoff after transient faults in force
 }
 
 // MarkError is a mark that failed for good: X refused it, the token source cannot heal, or Close gave up
@@ -107,8 +105,7 @@ func (e *MarkError) Unwrap() error { return e.Err }
 // MarkerOption configures a Marker; NewMarker reports a value that cannot work as an error naming it.
 type MarkerOption func(*Marker) error
 
-// WithMarkDelay sets how long a mark waits for later ones to coalesce (default DefaultMarkDelay). 0 sends
-// at once; marks still coalesce while a send is in flight.
+// WithMarkDelay sets how long a mark waits for later ones to coalesce (default DefaultMarkDelay); 0 sends at once.
 func WithMarkDelay(d time.Duration) MarkerOption {
 	return func(m *Marker) error {
 		m.delay = d
@@ -119,8 +116,7 @@ func WithMarkDelay(d time.Duration) MarkerOption {
 	}
 }
 
-// WithMarkConcurrency sets how many workers send, and so the most requests in flight (default
-// DefaultMarkConcurrency).
+// WithMarkConcurrency sets how many workers send, and so requests in flight (default DefaultMarkConcurrency).
 func WithMarkConcurrency(n int) MarkerOption {
 	return func(m *Marker) error {
 		m.workers = n
@@ -131,9 +127,8 @@ func WithMarkConcurrency(n int) MarkerOption {
 	}
 }
 
-// WithMarkRetention sets how long an idle conversation (nothing pending or in flight) is remembered, so
-// that a late mark not above its confirmed one costs nothing: at least d and less than 2d (default
-// DefaultMarkRetention). 0 forgets a conversation once it is idle.
+// WithMarkRetention sets how long an idle conversation is remembered, so that a late mark it covers costs
+// nothing: at least d and less than 2d (default DefaultMarkRetention). 0 forgets it once it is idle.
 func WithMarkRetention(d time.Duration) MarkerOption {
 	return func(m *Marker) error {
 		m.retention = d
@@ -144,8 +139,7 @@ func WithMarkRetention(d time.Duration) MarkerOption {
 	}
 }
 
-// WithMarkPacing turns pacing to X's rate-limit headers on (the default) or off. Off, the Marker sends
-// whenever a mark is due until X answers 429, and then holds.
+// WithMarkPacing turns pacing to X's rate-limit headers on (the default) or off: off, it sends until a 429.
 func WithMarkPacing(on bool) MarkerOption {
 	return func(m *Marker) error {
 		m.pacing = on
@@ -163,8 +157,8 @@ func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID strin
 	}
 }
 
-// NewMarker returns a Marker that sends through c, configured by opts, and starts its workers. A nil c, a
-// nil option or an option value that cannot work is an error naming it.
+// NewMarker returns a Marker that sends through c and starts its workers. A nil c or option, or a value
+// that cannot work, is an error naming it.
 func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	if c == nil {
 		return nil, errors.New("NewMarker: nil *Client")
@@ -189,9 +183,9 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	return m, nil
 }
 
-// Mark records that the user has read conversationID (as Client.MarkConversationRead takes it) up to
-// seenUntilSequenceID, to be sent later, coalesced; it never waits for the network. Invalid input is an
-// error wrapping ErrInvalidConversationID or ErrInvalidSequenceID.
+// Mark records that the user read conversationID (as Client.MarkConversationRead takes it) up to
+// seenUntilSequenceID, to be sent later; it never waits for the network. Invalid input is an error
+// wrapping ErrInvalidConversationID or ErrInvalidSequenceID.
 func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 	if err := cmp.Or(validateConversationID(conversationID), validateSequenceID(seenUntilSequenceID)); err != nil {
 		return err
@@ -212,8 +206,7 @@ func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 		return nil
 	}
 	if k.id == "" {
-		// Cloned so that an ID cut from a large event buffer does not keep the buffer alive.
-		k.id = strings.Clone(id)
+		k.id = strings.Clone(id) // so that an ID cut from a large buffer does not keep it alive
 		m.busy[k.id] = k
 		delete(m.recent, id)
 		delete(m.older, id)
@@ -303,8 +296,8 @@ func (m *Marker) Close(ctx context.Context) error {
 	return m.takeFailures(lead)
 }
 
-// sendPending skips the delay and waits until every mark accepted so far is confirmed or failed. If ctx
-// ends first, it returns an error naming op and how many conversations hold such marks still.
+// sendPending skips the delay and waits until every mark accepted so far is confirmed or failed, or
+// returns why not.
 func (m *Marker) sendPending(ctx context.Context, op string) error {
 	type target struct {
 		k   *markKey
@@ -339,8 +332,7 @@ func (m *Marker) broadcast() {
 	m.cond.Broadcast()
 }
 
-// worker sends one conversation's mark at a time until Close stops it. It runs the notes outside the
-// lock, as a send, a logger or an error handler may take their time.
+// worker sends one mark at a time until Close stops it, and runs the notes, outside the lock.
 func (m *Marker) worker() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -369,28 +361,26 @@ func (m *Marker) worker() {
 	m.cond.Broadcast()
 }
 
-// note has a worker log a line.
 func (m *Marker) note(level slog.Level, msg string, attrs ...slog.Attr) {
 	if l := m.client.logger; l != nil {
 		m.notes = append(m.notes, func() { l.LogAttrs(context.Background(), level, msg, attrs...) })
 	}
 }
 
-// take is the one place that decides what is sent when. It notes a hold's start and end, rotates the idle
-// generations when due, and hands out the conversation due first if a send may start now; else it
-// returns when to look again (zero: when a send ends or a mark arrives).
+// take is the one place that decides what is sent when: the conversation due first, if a send may start
+// now; else nil and when to look again (zero: when a send ends or a mark arrives).
 func (m *Marker) take(now time.Time) (*markKey, time.Time) {
 	if held := m.holdUntil.After(now); held != m.holdLogged && (!held || m.pending > 0) {
 		m.holdLogged = held
 		if held {
-			m.note(slog.LevelWarn, "markread: Marker holding every conversation for X's rate limit", slog.Time("until", m.holdUntil), slog.Int("pending", m.pending))
+			m.note(slog.LevelWarn, "markread: Marker holding every conversation for X's rate limit",
+				slog.Time("until", m.holdUntil), slog.Int("pending", m.pending))
 		} else {
 			m.note(slog.LevelInfo, "markread: Marker hold over", slog.Int("pending", m.pending))
 		}
 	}
 	if !m.rotateAt.IsZero() && !now.Before(m.rotateAt) {
-		// Dropping whole maps, and rebuilding the busy map and the heap, gives a burst's memory back, as
-		// maps and slices never shrink.
+		// Whole maps are dropped and rebuilt to give a burst's memory back, as maps never shrink.
 		m.older, m.recent = m.recent, map[string]string{}
 		m.busy, m.due = maps.Collect(maps.All(m.busy)), slices.Clone(m.due)
 		m.rotateAt = now.Add(m.retention)
@@ -454,11 +444,11 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 		k.faults, k.lastFault = k.faults+1, err
 		m.faultStreak++
 		again = now.Add(backoff(k.faults, markRetryMin, markRetryMax, rand.Float64()))
-		// While nothing succeeds every conversation backs off: the fault is likely the token source's or
-		// the network's, not this conversation's.
+		// Every conversation backs off too: the fault is likely the token source's or the network's.
 		m.backoffUntil = later(m.backoffUntil, now.Add(backoff(m.faultStreak, markRetryMin, markRetryMax, rand.Float64())))
 		m.note(slog.LevelWarn, "markread: Marker will retry a mark after a transient fault", slog.String("conversation", k.id),
-			slog.String("seen_until", seq), slog.Int("faults", k.faults), slog.Time("retry_at", later(k.due, again)), slog.String("error", err.Error()))
+			slog.String("seen_until", seq), slog.Int("faults", k.faults), slog.Time("retry_at", later(k.due, again)),
+			slog.String("error", err.Error()))
 	default:
 		m.fail(k, seq, err)
 	}
@@ -482,8 +472,7 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 	}
 }
 
-// fail gives up on k's mark seq: it keeps the failure for Flush, and notes it for a worker to log and
-// give to the error handler.
+// fail gives up on k's mark seq, keeps the failure for Flush and notes it for the error handler.
 func (m *Marker) fail(k *markKey, seq string, err error) {
 	f := &MarkError{k.id, seq, err}
 	k.done, k.lastFault = seq, nil
@@ -500,7 +489,7 @@ func (m *Marker) fail(k *markKey, seq string, err error) {
 	}
 }
 
-// takeFailures returns lead and the failures kept since the last call, joined, and forgets them.
+// takeFailures returns lead and the failures kept since the last call, joined.
 func (m *Marker) takeFailures(lead error) error {
 	failed := m.failed
 	m.failed = markErrors{}
@@ -513,8 +502,7 @@ func (m *Marker) takeFailures(lead error) error {
 	return &failed
 }
 
-// markErrors is what Flush and Close return: errors.Join's shape, for a caller to range over, with a text
-// that stays one line of at most about 2 KB however many marks failed.
+// markErrors has errors.Join's shape, and a text of one line of at most about 2 KB.
 type markErrors struct {
 	errs []error // Flush's or Close's own failure first, if any, then each a *MarkError
 	more int     // failures not kept
