@@ -75,16 +75,16 @@ type markKey struct {
 
 // MarkerStats is a snapshot of a Marker's state and of its totals since NewMarker.
 type MarkerStats struct {
-	Tracked     int    // conversations remembered: busy ones, and idle ones within the retention
-	Pending     int    // conversations with a mark waiting to be sent
-	InFlight    int    // requests being sent
-	Marked      uint64 // marks Mark accepted
-	Requests    uint64 // HTTP requests sent
-	Confirmed   uint64 // sends X confirmed
-	Coalesced   uint64 // accepted marks replaced by a higher one before they were sent, or covered by one
-	Failed      uint64 // marks reported as failed
-	RateLimited uint64 // 429 answers
-	Retried     uint64 // sends that met a transient fault and kept their mark to try again
+	Tracked      int       // conversations remembered: busy ones, and idle ones within the retention
+	Pending      int       // conversations with a mark waiting to be sent
+	InFlight     int       // requests being sent
+	Marked       uint64    // marks Mark accepted
+	Requests     uint64    // HTTP requests sent
+	Confirmed    uint64    // sends X confirmed
+	Coalesced    uint64    // accepted marks replaced by a higher one before they were sent, or covered by one
+	Failed       uint64    // marks reported as failed
+	RateLimited  uint64    // 429 answers
+	Retried      uint64    // sends that met a transient fault and kept their mark to try again
 	HeldUntil    time.Time // the end of a hold for X's rate limit in force (a 429's, or a window used up)
 	BackoffUntil time.Time // the end of a backoff after transient faults in force
 }
