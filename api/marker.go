@@ -55,9 +55,9 @@ type Marker struct {
 	due                                  keyHeap             // those pending and not in flight
 	recent, older                        map[string]string   // idle conversations' confirmed marks: two generations
 	pending, inFlight, flushers, workers int
+	holds, faultStreak                   int        // 429s without a reset, and transient faults, since a success
 	window                               rateWindow // what X's answers said; zero when pacing is off
 	holdUntil, backoffUntil, rotateAt    time.Time  // for X's rate limit; after transient faults; retention
-	holds, faultStreak                   int        // 429s without a reset, and transient faults, since a success
 	closed, stop, holdLogged             bool
 	notes                                []func() // logging and reporting, for a worker to do outside the lock
 	stats                                MarkerStats

@@ -23,8 +23,8 @@ type rateWindow struct {
 
 func (w rateWindow) known(now time.Time) bool { return now.Before(w.reset) }
 
-// learn returns the window after an answer's rate-limit headers. Answers overtake each other, so the
-// lowest count of the newest window holds; a reset is cut to a day, so that a hostile one cannot stall us.
+// learn returns the window after an answer's headers: the newest window's lowest count, as answers
+// overtake each other, and a reset a day away at most, so that a hostile one cannot stall the Marker.
 func (w rateWindow) learn(rl RateLimit, now time.Time) rateWindow {
 	if rl.Limit <= 0 || !rl.Reset.After(now) {
 		return w
@@ -81,14 +81,13 @@ func (h *keyHeap) Pop() any {
 	return k
 }
 
-// compareSeq compares sequence IDs as unsigned integers of any length: without leading zeros, the longer
-// is larger, and equal lengths compare as strings.
+// compareSeq compares sequence IDs as unsigned integers of any length.
 func compareSeq(a, b string) int {
 	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
 	return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b))
 }
 
-// higher reports whether seq is above than, where "" (no mark) is below everything.
+// higher reports whether seq is above than; "" (no mark) is below everything.
 func higher(seq, than string) bool {
 	return than == "" || compareSeq(seq, than) > 0
 }
