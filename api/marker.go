@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -28,56 +28,41 @@ const (
 	DefaultMarkRetention   = 15 * time.Minute       // how long an idle conversation is remembered, at least
 )
 
-// Marker marks conversations read for a bot that reads many messages: it coalesces the marks of each
-// conversation and sends only the highest, in the background, so that a burst of a hundred messages costs
-// one request. It is safe for concurrent use and made to run for weeks; docs/marker.md tells the rest.
+// Marker marks conversations read for a bot: it coalesces each conversation's marks and sends only the
+// highest, in the background, from a fixed pool of WithMarkConcurrency workers. It is safe for concurrent
+// use and made to run for weeks; docs/marker.md tells how it behaves.
 //
-//   - A mark is sent WithMarkDelay after the first of its burst; higher marks replace it meanwhile.
-//     Sequence IDs compare as unsigned decimal integers; a mark not above one confirmed, in flight or
-//     pending is covered and costs no request.
-//   - A conversation has at most one send in flight; a fixed pool of WithMarkConcurrency workers sends.
-//   - Each send is one attempt. A 429 holds every conversation until X's reset; a transient fault retries
-//     the conversation after a backoff; any other refusal fails the mark. While X's window has fewer
-//     requests left than conversations pending, sends are spread over the rest of it (WithMarkPacing).
-//   - Every accepted mark ends covered by a mark X confirmed, or reported as a *MarkError to the
-//     WithMarkErrorHandler handler and in the next Flush's or Close's error.
+//   - A mark is sent WithMarkDelay after the first of its burst. One not above a mark confirmed, in flight
+//     or pending (as unsigned decimal integers) is covered and costs no request.
+//   - A conversation has at most one send in flight. Each send is one attempt: a 429 holds every
+//     conversation, a transient fault retries after a backoff, any other refusal fails the mark.
+//   - Every accepted mark ends covered by a mark X confirmed, or reported as a *MarkError.
 //   - An idle conversation is remembered for at least WithMarkRetention and less than twice that.
 //
 // Call Close when done: it sends what is pending and stops the workers.
 type Marker struct {
-	client      *Client
-	delay       time.Duration
-	retention   time.Duration
-	concurrency int
-	pacing      bool
-	onError     func(conversationID, seenUntilSequenceID string, err error)
-	ctx         context.Context // the sends'; cancelled when Close gives up on them
-	cancel      context.CancelFunc
-	exited      chan struct{} // closed by the last worker to stop
-	wake        *time.Timer   // wakes the workers when a send may be due
-	rotation    *time.Timer
-	// client-go's workqueue's shape: a conversation is pending (dirty), in flight (processing), or both
-	// when a mark arrives during its send; it is then queued again when the send ends.
-	mu            sync.Mutex
-	work, settled *sync.Cond          // workers wait on work; Flush and Close on settled
-	busy          map[string]*markKey // conversations with a mark pending or in flight
-	due           keyHeap             // those with a mark pending and none in flight
-	// Idle conversations' confirmed marks: one going idle enters recent; every retention, older is dropped
-	// and recent becomes older. Dropping whole maps gives memory back, as Go maps never shrink.
-	recent, older                        map[string]string
-	pending, inFlight, flushers, workers int
-	closed, abort, stop                  bool
-	reports                              []*MarkError // Close's give-ups, for the workers to report
-	window                               rateWindow   // what X's answers said; zero when pacing is off
-	holdUntil, backoffUntil              time.Time    // after a 429; after transient faults
-	holdLogged                           bool         // a hold's start was logged and its end is not yet
-	holds, faultStreak                   int          // 429s without a reset, and transient faults, since a success
-	stats                                MarkerStats
-	failures                             []error // since the last Flush, at most maxHeldFailures
-	more                                 int     // failures beyond those
-}
+	client           *Client
+	delay, retention time.Duration
+	pacing           bool
+	onError          func(conversationID, seenUntilSequenceID string, err error)
+	ctx              context.Context // the sends'; cancelled when Close gives up on them
+	cancel           context.CancelFunc
+	wake             *time.Timer // wakes the workers when something is due
 
-const maxHeldFailures = 1000
+	mu                                   sync.Mutex
+	cond                                 *sync.Cond          // workers, Flush and Close wait on it
+	busy                                 map[string]*markKey // pending (workqueue's dirty), in flight (processing) or both
+	due                                  keyHeap             // those pending and not in flight
+	recent, older                        map[string]string   // idle conversations' confirmed marks: two generations
+	pending, inFlight, flushers, workers int
+	holds, faultStreak                   int        // 429s without a reset, and transient faults, since a success
+	window                               rateWindow // what X's answers said; zero when pacing is off
+	holdUntil, backoffUntil, rotateAt    time.Time  // for X's rate limit; after transient faults; retention
+	closed, stop, holdLogged             bool
+	notes                                []func() // logging and reporting, for a worker to do outside the lock
+	stats                                MarkerStats
+	failed                               markErrors // since the last Flush
+}
 
 // markKey is a busy conversation. A sequence ID of "" means none: valid ones are never empty.
 type markKey struct {
@@ -90,19 +75,18 @@ type markKey struct {
 
 // MarkerStats is a snapshot of a Marker's state and of its totals since NewMarker.
 type MarkerStats struct {
-	Tracked     int    // conversations remembered: busy ones, and idle ones within the retention
-	Pending     int    // conversations with a mark waiting to be sent
-	InFlight    int    // requests being sent
-	Marked      uint64 // marks Mark accepted
-	Requests    uint64 // HTTP requests sent
-	Confirmed   uint64 // sends X confirmed
-	Coalesced   uint64 // accepted marks replaced by a higher one before they were sent, or covered by one
-	Failed      uint64 // marks reported as failed
-	RateLimited uint64 // 429 answers
-	Retried     uint64 // sends that met a transient fault and kept their mark to try again
-	// HeldUntil and BackoffUntil are the ends of a hold for X's rate limit (after a 429, or while the
-	// window's requests are used up and pacing is on) and of a backoff after transient faults in force.
-	HeldUntil, BackoffUntil time.Time
+	Tracked      int       // conversations remembered: busy ones, and idle ones within the retention
+	Pending      int       // conversations with a mark waiting to be sent
+	InFlight     int       // requests being sent
+	Marked       uint64    // marks Mark accepted
+	Requests     uint64    // HTTP requests sent
+	Confirmed    uint64    // sends X confirmed
+	Coalesced    uint64    // accepted marks replaced by a higher one before they were sent, or covered by one
+	Failed       uint64    // marks reported as failed
+	RateLimited  uint64    // 429 answers
+	Retried      uint64    // sends that met a transient fault and kept their mark to try again
+	HeldUntil    time.Time // the end of a hold for X's rate limit in force (a 429's, or a window used up)
+	BackoffUntil time.Time // the end of a backoff after transient faults in force
 }
 
 // MarkError is a mark that failed for good: X refused it, the token source cannot heal, or Close gave up
@@ -118,50 +102,44 @@ func (e *MarkError) Error() string {
 
 func (e *MarkError) Unwrap() error { return e.Err }
 
-// MarkerOption configures a Marker. NewMarker reports an option value that cannot work as an error
-// naming the option.
+// MarkerOption configures a Marker; NewMarker reports a value that cannot work as an error naming it.
 type MarkerOption func(*Marker) error
 
-// WithMarkDelay sets how long a mark waits before it is sent, so that the marks of a burst coalesce into
-// one request (default DefaultMarkDelay). 0 sends at once; marks still coalesce while a send is in flight.
+// WithMarkDelay sets how long a mark waits for later ones to coalesce (default DefaultMarkDelay); 0 sends at once.
 func WithMarkDelay(d time.Duration) MarkerOption {
 	return func(m *Marker) error {
 		m.delay = d
-		return notNegative("WithMarkDelay", d, "sends at once")
-	}
-}
-
-// WithMarkConcurrency sets how many workers send, and so the most requests in flight, across
-// conversations (default DefaultMarkConcurrency).
-func WithMarkConcurrency(n int) MarkerOption {
-	return func(m *Marker) error {
-		if n < 1 {
-			return fmt.Errorf("WithMarkConcurrency: %d is below 1", n)
+		if d < 0 {
+			return fmt.Errorf("WithMarkDelay: %v is negative; 0 sends at once", d)
 		}
-		m.concurrency = n
 		return nil
 	}
 }
 
-// WithMarkRetention sets how long the Marker remembers a conversation once it is idle, nothing pending or
-// in flight (default DefaultMarkRetention): at least d and less than 2d. Meanwhile a late mark not above
-// the confirmed one costs nothing; after that it is sent again. 0 forgets a conversation once it is idle.
+// WithMarkConcurrency sets how many workers send, and so requests in flight (default DefaultMarkConcurrency).
+func WithMarkConcurrency(n int) MarkerOption {
+	return func(m *Marker) error {
+		m.workers = n
+		if n < 1 {
+			return fmt.Errorf("WithMarkConcurrency: %d is below 1", n)
+		}
+		return nil
+	}
+}
+
+// WithMarkRetention sets how long an idle conversation is remembered, so that a late mark it covers costs
+// nothing: at least d and less than 2d (default DefaultMarkRetention). 0 forgets it once it is idle.
 func WithMarkRetention(d time.Duration) MarkerOption {
 	return func(m *Marker) error {
 		m.retention = d
-		return notNegative("WithMarkRetention", d, "forgets a conversation as soon as it is idle")
+		if d < 0 {
+			return fmt.Errorf("WithMarkRetention: %v is negative; 0 forgets a conversation as soon as it is idle", d)
+		}
+		return nil
 	}
 }
 
-func notNegative(option string, d time.Duration, zero string) error {
-	if d < 0 {
-		return fmt.Errorf("%s: %v is negative; 0 %s", option, d, zero)
-	}
-	return nil
-}
-
-// WithMarkPacing turns pacing to X's rate-limit headers on (the default) or off. Off, the Marker sends
-// whenever a mark is due until X answers 429, and then holds.
+// WithMarkPacing turns pacing to X's rate-limit headers on (the default) or off: off, it sends until a 429.
 func WithMarkPacing(on bool) MarkerOption {
 	return func(m *Marker) error {
 		m.pacing = on
@@ -179,14 +157,14 @@ func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID strin
 	}
 }
 
-// NewMarker returns a Marker that sends through c, configured by opts, and starts its workers. A nil c, a
-// nil option or an option value that cannot work is an error naming it.
+// NewMarker returns a Marker that sends through c and starts its workers. A nil c or option, or a value
+// that cannot work, is an error naming it.
 func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	if c == nil {
 		return nil, errors.New("NewMarker: nil *Client")
 	}
-	m := &Marker{client: c, delay: DefaultMarkDelay, retention: DefaultMarkRetention,
-		concurrency: DefaultMarkConcurrency, pacing: true, exited: make(chan struct{}), busy: map[string]*markKey{}}
+	m := &Marker{client: c, delay: DefaultMarkDelay, retention: DefaultMarkRetention, workers: DefaultMarkConcurrency,
+		pacing: true, busy: map[string]*markKey{}, recent: map[string]string{}}
 	for i, opt := range opts {
 		if opt == nil {
 			return nil, fmt.Errorf("NewMarker: option %d is nil", i+1)
@@ -196,34 +174,20 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 		}
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.work, m.settled = sync.NewCond(&m.mu), sync.NewCond(&m.mu)
-	m.wake = stoppedTimer(func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.work.Broadcast()
-	})
-	m.rotation = stoppedTimer(m.rotate)
-	m.workers = m.concurrency
-	for range m.concurrency {
+	m.cond = sync.NewCond(&m.mu)
+	m.wake = time.AfterFunc(time.Hour, m.broadcast)
+	m.wake.Stop()
+	for range m.workers {
 		go m.worker()
 	}
 	return m, nil
 }
 
-func stoppedTimer(f func()) *time.Timer { // one that runs f once Reset
-	t := time.AfterFunc(time.Hour, f)
-	t.Stop()
-	return t
-}
-
-// Mark records that the user has read conversationID (as Client.MarkConversationRead takes it) up to
-// seenUntilSequenceID, to be sent later, coalesced; it never waits for the network. Invalid input is an
-// error wrapping ErrInvalidConversationID or ErrInvalidSequenceID.
+// Mark records that the user read conversationID (as Client.MarkConversationRead takes it) up to
+// seenUntilSequenceID, to be sent later; it never waits for the network. Invalid input is an error
+// wrapping ErrInvalidConversationID or ErrInvalidSequenceID.
 func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
-	if err := validateConversationID(conversationID); err != nil {
-		return err
-	}
-	if err := validateSequenceID(seenUntilSequenceID); err != nil {
+	if err := cmp.Or(validateConversationID(conversationID), validateSequenceID(seenUntilSequenceID)); err != nil {
 		return err
 	}
 	id, seq := conversationID, seenUntilSequenceID
@@ -233,35 +197,31 @@ func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 		return ErrMarkerClosed
 	}
 	m.stats.Marked++
-	k := m.busy[id] // the methods below run with m.mu held, unless they say otherwise
+	k := m.busy[id] // the methods below run with m.mu held
 	if k == nil {
-		sent := cmp.Or(m.recent[id], m.older[id])
-		if !higher(seq, sent) {
-			m.stats.Coalesced++
-			return nil
-		}
-		if sent != "" {
-			delete(m.recent, id)
-			delete(m.older, id)
-		}
-		// Cloned so that an ID cut from a large event buffer does not keep the buffer alive.
-		k = &markKey{id: strings.Clone(id), sent: sent}
-		m.busy[k.id] = k
-	} else if !higher(seq, k.sent) || !higher(seq, k.sending) || !higher(seq, k.pending) {
+		k = &markKey{sent: cmp.Or(m.recent[id], m.older[id])}
+	}
+	if !higher(seq, cmp.Or(k.pending, k.sending, k.sent)) { // each is higher than the next
 		m.stats.Coalesced++
 		return nil
 	}
+	if k.id == "" {
+		k.id = strings.Clone(id) // so that an ID cut from a large buffer does not keep it alive
+		m.busy[k.id] = k
+		delete(m.recent, id)
+		delete(m.older, id)
+	}
 	if k.pending != "" {
 		m.stats.Coalesced++ // the mark it replaces
-		k.pending = strings.Clone(seq)
-		return nil
+	} else {
+		k.due = time.Now().Add(m.delay)
+		m.pending++
+		if k.sending == "" { // else the send's end queues it
+			heap.Push(&m.due, k)
+			m.cond.Broadcast()
+		}
 	}
-	k.pending, k.due = strings.Clone(seq), time.Now().Add(m.delay)
-	m.pending++
-	if k.sending == "" { // else it is queued when its send ends
-		heap.Push(&m.due, k)
-		m.work.Signal()
-	}
+	k.pending = strings.Clone(seq)
 	return nil
 }
 
@@ -272,7 +232,9 @@ func (m *Marker) Stats() MarkerStats {
 	s := m.stats
 	s.Tracked, s.Pending, s.InFlight = len(m.busy)+len(m.recent)+len(m.older), m.pending, m.inFlight
 	now := time.Now()
-	s.HeldUntil = m.heldUntil(now)
+	if m.holdUntil.After(now) {
+		s.HeldUntil = m.holdUntil
+	}
 	if m.backoffUntil.After(now) {
 		s.BackoffUntil = m.backoffUntil
 	}
@@ -289,11 +251,7 @@ func (m *Marker) Flush(ctx context.Context) error {
 	if m.closed {
 		return ErrMarkerClosed
 	}
-	var lead error
-	if left, err := m.sendPending(ctx); left > 0 {
-		lead = fmt.Errorf("Flush: %w with %s still pending", err, plural.Count(left, "conversation"))
-	}
-	return m.takeFailures(lead)
+	return m.takeFailures(m.sendPending(ctx, "Flush"))
 }
 
 // Close stops accepting marks, sends every pending one as Flush does, stops the workers and returns what
@@ -302,55 +260,45 @@ func (m *Marker) Flush(ctx context.Context) error {
 // a token source or RoundTripper ignores cancellation. A second Close returns ErrMarkerClosed.
 func (m *Marker) Close(ctx context.Context) error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.closed {
-		m.mu.Unlock()
 		return ErrMarkerClosed
 	}
 	m.closed = true
-	var lead error
-	left, ctxErr := m.sendPending(ctx)
-	if left == 0 {
-		ctxErr = nil
-	} else {
-		lead = fmt.Errorf("Close: %w with %s still pending; their marks are reported as failed", ctxErr, plural.Count(left, "conversation"))
-		m.abort = true
+	defer m.cancel()
+	lead := m.sendPending(ctx, "Close")
+	if lead != nil {
+		lead = fmt.Errorf("%w; their marks are reported as failed", lead)
 		m.cancel() // the sends in flight end now, and fail
-	}
-	for m.inFlight > 0 {
-		m.settled.Wait()
-	}
-	for m.due.Len() > 0 { // only when Close gave up; the workers report them, as Close must not wait
-		k := heap.Pop(&m.due).(*markKey)
-		cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctxErr)
-		if k.lastFault != nil {
-			cause = fmt.Errorf("%w; its last try failed: %w", cause, k.lastFault)
+		for m.inFlight > 0 {
+			m.cond.Wait()
 		}
-		m.pending--
-		k.done = k.pending
-		delete(m.busy, k.id)
-		m.reports = append(m.reports, m.fail(&MarkError{k.id, k.pending, cause}))
+		for _, k := range m.due {
+			cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctx.Err())
+			if k.lastFault != nil {
+				cause = fmt.Errorf("%w; its last try failed: %w", cause, k.lastFault)
+			}
+			delete(m.busy, k.id)
+			m.fail(k, k.pending, cause) // the workers report it after Close returns, which keeps its deadline
+		}
+		m.due, m.pending = nil, 0
 	}
 	m.stop = true
 	m.wake.Stop()
-	m.rotation.Stop()
-	m.work.Broadcast()
-	m.mu.Unlock()
-	if ctxErr == nil {
-		select {
-		case <-m.exited:
-		case <-ctx.Done():
-			lead = fmt.Errorf("Close: %w while the error handler was still running", ctx.Err())
-		}
+	m.cond.Broadcast()
+	defer context.AfterFunc(ctx, m.broadcast)()
+	for m.workers > 0 && ctx.Err() == nil {
+		m.cond.Wait() // for the workers to finish logging and reporting
 	}
-	m.cancel()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if m.workers > 0 && lead == nil {
+		lead = fmt.Errorf("Close: %w while the error handler was still running", ctx.Err())
+	}
 	return m.takeFailures(lead)
 }
 
-// sendPending skips the delay and waits until every mark accepted so far is confirmed or failed, or ctx
-// ends; then it returns how many conversations hold such marks still.
-func (m *Marker) sendPending(ctx context.Context) (int, error) {
+// sendPending skips the delay and waits until every mark accepted so far is confirmed or failed, or
+// returns why not.
+func (m *Marker) sendPending(ctx context.Context, op string) error {
 	type target struct {
 		k   *markKey
 		seq string
@@ -361,99 +309,91 @@ func (m *Marker) sendPending(ctx context.Context) (int, error) {
 	}
 	m.flushers++
 	defer func() { m.flushers-- }()
-	m.work.Broadcast()
-	defer context.AfterFunc(ctx, func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.settled.Broadcast()
-	})()
-	for {
-		for len(wait) > 0 && !higher(wait[0].seq, wait[0].k.done) {
+	m.cond.Broadcast()
+	defer context.AfterFunc(ctx, m.broadcast)()
+	for len(wait) > 0 && ctx.Err() == nil {
+		if higher(wait[0].seq, wait[0].k.done) {
+			m.cond.Wait()
+		} else {
 			wait = wait[1:] // in order, so that a wake costs O(1), not O(len(wait))
 		}
-		if len(wait) == 0 || ctx.Err() != nil {
-			break
-		}
-		m.settled.Wait()
 	}
 	wait = slices.DeleteFunc(wait, func(t target) bool { return !higher(t.seq, t.k.done) })
-	return len(wait), ctx.Err()
+	if len(wait) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %w with %s still pending", op, ctx.Err(), plural.Count(len(wait), "conversation"))
 }
 
-// worker sends one conversation's mark at a time until Close stops it, and logs holds and reports
-// failures, outside the lock.
+// broadcast wakes the waiters, for a timer or a context to call.
+func (m *Marker) broadcast() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cond.Broadcast()
+}
+
+// worker sends one mark at a time until Close stops it, and runs the notes, outside the lock.
 func (m *Marker) worker() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for !m.stop || len(m.reports) > 0 {
+	for !m.stop || len(m.notes) > 0 {
 		now := time.Now()
-		held := m.heldUntil(now)
-		switch pending := slog.Int("pending", m.pending); {
-		case !held.IsZero() && !m.holdLogged && m.pending > 0:
-			m.holdLogged = true
-			m.unlocked(func() {
-				m.log(slog.LevelWarn, "markread: Marker holding every conversation for X's rate limit", slog.Time("until", held), pending)
-			})
-		case held.IsZero() && m.holdLogged:
-			m.holdLogged = false
-			m.unlocked(func() { m.log(slog.LevelInfo, "markread: Marker hold over", pending) })
-		case len(m.reports) > 0:
-			f := m.reports[0]
-			m.reports = m.reports[1:]
-			m.unlocked(func() { m.report(f) })
-		default:
-			k, next := m.take(now, held)
-			if k == nil {
-				if !next.IsZero() {
-					m.wake.Reset(next.Sub(now)) // the last worker to wait has the latest view
-				}
-				m.work.Wait()
-				continue
+		if k, next := m.take(now); k != nil {
+			m.mu.Unlock()
+			res, err := m.client.send(m.ctx, k.id, k.sending)
+			m.mu.Lock()
+			m.done(k, res, err)
+		} else if len(m.notes) == 0 {
+			if !next.IsZero() {
+				m.wake.Reset(next.Sub(now)) // the last worker to wait has the latest view
 			}
-			var res *MarkReadResult
-			var err error
-			seq := k.sending
-			m.unlocked(func() { res, err = m.client.send(m.ctx, k.id, seq) })
-			f, retry := m.done(k, seq, res, err)
-			m.unlocked(func() {
-				if retry != nil {
-					m.log(slog.LevelWarn, "markread: Marker will retry a mark after a transient fault", retry...)
-				}
-				if f != nil {
-					m.report(f)
-				}
-			})
+			m.cond.Wait()
+		}
+		notes := m.notes
+		m.notes = nil
+		m.mu.Unlock()
+		for _, note := range notes {
+			note()
+		}
+		m.mu.Lock()
+	}
+	m.workers--
+	m.cond.Broadcast()
+}
+
+func (m *Marker) note(level slog.Level, msg string, attrs ...slog.Attr) {
+	if l := m.client.logger; l != nil {
+		m.notes = append(m.notes, func() { l.LogAttrs(context.Background(), level, msg, attrs...) })
+	}
+}
+
+// take is the one place that decides what is sent when: the conversation due first, if a send may start
+// now; else nil and when to look again (zero: when a send ends or a mark arrives).
+func (m *Marker) take(now time.Time) (*markKey, time.Time) {
+	if held := m.holdUntil.After(now); held != m.holdLogged && (!held || m.pending > 0) {
+		m.holdLogged = held
+		if held {
+			m.note(slog.LevelWarn, "markread: Marker holding every conversation for X's rate limit",
+				slog.Time("until", m.holdUntil), slog.Int("pending", m.pending))
+		} else {
+			m.note(slog.LevelInfo, "markread: Marker hold over", slog.Int("pending", m.pending))
 		}
 	}
-	if m.workers--; m.workers == 0 {
-		close(m.exited)
+	if !m.rotateAt.IsZero() && !now.Before(m.rotateAt) {
+		// Whole maps are dropped and rebuilt to give a burst's memory back, as maps never shrink.
+		m.older, m.recent = m.recent, map[string]string{}
+		m.busy, m.due = maps.Collect(maps.All(m.busy)), slices.Clone(m.due)
+		m.rotateAt = now.Add(m.retention)
 	}
-}
-
-// unlocked runs f with m.mu released: a send, a logger or an error handler may take their time.
-func (m *Marker) unlocked(f func()) {
-	m.mu.Unlock()
-	defer m.mu.Lock()
-	f()
-}
-
-// take hands out the conversation due first, as in flight, if a send may start now; else it returns when
-// to look again (zero: when a send ends or a mark arrives). It is the one place that decides what is sent
-// when.
-func (m *Marker) take(now, held time.Time) (*markKey, time.Time) {
-	var next time.Time
-	if m.holdLogged {
-		next = held // to log the hold's end on time
-	}
-	if m.due.Len() == 0 || m.abort {
-		return nil, next
+	if m.due.Len() == 0 || m.ctx.Err() != nil {
+		return nil, m.rotateAt
 	}
 	k := m.due[0]
 	if ok, at := pace(m.window, later(m.holdUntil, m.backoffUntil), m.pending, m.inFlight, m.flushers > 0, now); !ok {
-		return nil, earliest(next, at)
+		return nil, earliest(m.rotateAt, at)
 	}
 	if m.flushers == 0 && k.due.After(now) {
-		return nil, earliest(next, k.due)
+		return nil, earliest(m.rotateAt, k.due)
 	}
 	heap.Pop(&m.due)
 	k.sending, k.pending = k.pending, ""
@@ -463,178 +403,106 @@ func (m *Marker) take(now, held time.Time) (*markKey, time.Time) {
 	return k, time.Time{}
 }
 
-// done files the outcome of a send, and returns the failure to report if the mark failed, or what to log
-// if it is to be retried.
-func (m *Marker) done(k *markKey, seq string, res *MarkReadResult, err error) (f *MarkError, retry []slog.Attr) {
-	defer m.work.Broadcast()
-	defer m.settled.Broadcast()
+// done files the outcome of a send.
+func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
+	defer m.cond.Broadcast()
 	now := time.Now()
 	var apiErr *APIError
-	switch {
-	case !m.pacing:
-	case err == nil:
+	if m.pacing && err == nil {
 		m.window = m.window.learn(res.RateLimit, now)
-	case errors.As(err, &apiErr):
+	} else if m.pacing && errors.As(err, &apiErr) {
 		m.window = m.window.learn(apiErr.RateLimit, now)
+	}
+	if m.window.known(now) && m.window.remaining <= 0 {
+		m.holdUntil = later(m.holdUntil, m.window.reset) // the limit is per user: every conversation holds
 	}
 	if !errors.Is(err, ErrNoToken) {
 		m.stats.Requests++ // a token source's failure sends nothing
 	}
+	seq := k.sending
+	k.sending = ""
+	m.inFlight--
+	var again time.Time // when a mark that did not go through is due again
 	switch {
 	case err == nil:
 		m.stats.Confirmed++
-		k.sent, k.done = seq, seq
+		k.sent, k.done, k.faults, k.lastFault = seq, seq, 0, nil
 		m.holds, m.faultStreak, m.backoffUntil = 0, 0, time.Time{}
-		k.faults, k.lastFault = 0, nil
-	case m.abort:
-		f = &MarkError{k.id, seq, fmt.Errorf("%w while the mark was being sent: %w", ErrMarkerClosed, err)}
-	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests:
+	case m.ctx.Err() != nil: // Close gave up
+		m.fail(k, seq, fmt.Errorf("%w while the mark was being sent: %w", ErrMarkerClosed, err))
+	case errors.Is(err, ErrRateLimited) && errors.As(err, &apiErr):
 		m.stats.RateLimited++
-		m.requeue(k, seq, now)
-		m.hold(apiErr.RetryAt(), now)
+		again = now
+		if until := apiErr.RetryAt(); until.After(now) {
+			m.holdUntil = later(m.holdUntil, earliest(until, now.Add(maxMarkHold)))
+		} else if !now.Before(m.holdUntil) { // else the send began before the hold, which covers it
+			m.holds++
+			m.holdUntil = now.Add(backoff(m.holds, markHoldMin, markHoldMax, rand.Float64()))
+		}
 	case transient(err):
 		m.stats.Retried++
 		k.faults, k.lastFault = k.faults+1, err
 		m.faultStreak++
-		m.requeue(k, seq, now.Add(backoff(k.faults, markRetryMin, markRetryMax, rand.Float64())))
-		// While nothing succeeds every conversation backs off: the fault is likely the token source's or
-		// the network's, not this conversation's.
+		again = now.Add(backoff(k.faults, markRetryMin, markRetryMax, rand.Float64()))
+		// Every conversation backs off too: the fault is likely the token source's or the network's.
 		m.backoffUntil = later(m.backoffUntil, now.Add(backoff(m.faultStreak, markRetryMin, markRetryMax, rand.Float64())))
-		retry = []slog.Attr{slog.String("conversation", k.id), slog.String("seen_until", seq),
-			slog.Int("faults", k.faults), slog.Time("retry_at", k.due), slog.String("error", err.Error())}
+		m.note(slog.LevelWarn, "markread: Marker will retry a mark after a transient fault", slog.String("conversation", k.id),
+			slog.String("seen_until", seq), slog.Int("faults", k.faults), slog.Time("retry_at", later(k.due, again)),
+			slog.String("error", err.Error()))
 	default:
-		f = &MarkError{k.id, seq, err}
+		m.fail(k, seq, err)
 	}
-	if f != nil {
-		k.done, k.lastFault = seq, nil
-		m.fail(f)
-	}
-	k.sending = ""
-	m.inFlight--
-	if k.pending != "" {
-		heap.Push(&m.due, k)
-	} else {
-		m.idle(k)
-	}
-	return f, retry
-}
-
-// requeue puts back a mark whose send did not go through, due no earlier than due, unless the newer mark
-// that arrived during the send covers it.
-func (m *Marker) requeue(k *markKey, seq string, due time.Time) {
-	if k.pending == "" {
+	if !again.IsZero() && k.pending != "" {
+		m.stats.Coalesced++ // the mark that arrived during the send covers this one
+	} else if !again.IsZero() {
 		k.pending = seq
 		m.pending++
-	} else {
-		m.stats.Coalesced++
 	}
-	k.due = later(k.due, due)
-}
-
-// hold stops every send until X's reset, or for a backoff when X named none: the limit is per user, so
-// the other conversations would only collect 429s too.
-func (m *Marker) hold(until, now time.Time) {
-	if !until.After(now) {
-		if now.Before(m.holdUntil) {
-			return // a send in flight when the hold began: the hold covers it
-		}
-		m.holds++
-		until = now.Add(backoff(m.holds, markHoldMin, markHoldMax, rand.Float64()))
-	}
-	m.holdUntil = later(m.holdUntil, earliest(until, now.Add(maxMarkHold)))
-}
-
-// heldUntil is the end of the rate-limit hold in force, after a 429 or with no requests left in X's
-// window; zero when none.
-func (m *Marker) heldUntil(now time.Time) time.Time {
-	held := m.holdUntil
-	if w := m.window; w.known(now) && w.remaining <= 0 {
-		held = later(held, w.reset)
-	}
-	if !held.After(now) {
-		return time.Time{}
-	}
-	return held
-}
-
-// idle drops a conversation from the busy ones, remembering its confirmed mark.
-func (m *Marker) idle(k *markKey) {
-	delete(m.busy, k.id)
-	if k.sent == "" || m.retention == 0 {
+	k.due = later(k.due, again)
+	if k.pending != "" {
+		heap.Push(&m.due, k)
 		return
 	}
-	if len(m.recent) == 0 && len(m.older) == 0 {
-		m.rotation.Reset(m.retention) // it runs while a generation holds a conversation
-	}
-	if m.recent == nil {
-		m.recent = map[string]string{}
-	}
-	m.recent[k.id] = k.sent
-}
-
-// rotate forgets the older generation of idle conversations; recent becomes older.
-func (m *Marker) rotate() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.stop {
-		return // Close stopped the timer as it fired
-	}
-	m.older, m.recent = m.recent, nil
-	// Rebuilt, as maps and heap arrays never shrink: a burst of a million conversations gives its memory
-	// back here.
-	busy := make(map[string]*markKey, len(m.busy)) // not maps.Clone, which keeps the capacity
-	for id, k := range m.busy {
-		busy[id] = k
-	}
-	m.busy, m.due = busy, slices.Clone(m.due)
-	if len(m.older) > 0 {
-		m.rotation.Reset(m.retention)
+	delete(m.busy, k.id) // idle: only its confirmed mark is remembered
+	if k.sent != "" && m.retention > 0 {
+		m.recent[k.id] = k.sent
+		if m.rotateAt.IsZero() {
+			m.rotateAt = now.Add(m.retention)
+		}
 	}
 }
 
-// fail counts a failure and keeps it for Flush.
-func (m *Marker) fail(f *MarkError) *MarkError {
+// fail gives up on k's mark seq, keeps the failure for Flush and notes it for the error handler.
+func (m *Marker) fail(k *markKey, seq string, err error) {
+	f := &MarkError{k.id, seq, err}
+	k.done, k.lastFault = seq, nil
 	m.stats.Failed++
-	if len(m.failures) < maxHeldFailures {
-		m.failures = append(m.failures, f)
+	if len(m.failed.errs) < 1000 {
+		m.failed.errs = append(m.failed.errs, f)
 	} else {
-		m.more++
+		m.failed.more++
 	}
-	return f
-}
-
-// report logs a failure and tells the error handler. The caller does not hold m.mu.
-func (m *Marker) report(f *MarkError) {
-	m.log(slog.LevelError, "markread: Marker gave up on a mark", slog.String("conversation", f.ConversationID),
-		slog.String("seen_until", f.SequenceID), slog.String("error", f.Err.Error()))
+	m.note(slog.LevelError, "markread: Marker gave up on a mark", slog.String("conversation", f.ConversationID),
+		slog.String("seen_until", f.SequenceID), slog.String("error", err.Error()))
 	if m.onError != nil {
-		m.onError(f.ConversationID, f.SequenceID, f)
-	}
-}
-
-func (m *Marker) log(level slog.Level, msg string, attrs ...slog.Attr) {
-	if m.client.logger != nil {
-		m.client.logger.LogAttrs(context.Background(), level, msg, attrs...)
+		m.notes = append(m.notes, func() { m.onError(f.ConversationID, f.SequenceID, f) })
 	}
 }
 
 // takeFailures returns lead and the failures kept since the last call, joined.
 func (m *Marker) takeFailures(lead error) error {
-	errs, more := m.failures, m.more
-	m.failures, m.more = nil, 0
+	failed := m.failed
+	m.failed = markErrors{}
 	if lead != nil {
-		errs = append([]error{lead}, errs...)
+		failed.errs = append([]error{lead}, failed.errs...)
 	}
-	if len(errs) == 1 && more == 0 {
-		return errs[0]
-	} else if len(errs) == 0 {
+	if len(failed.errs) == 0 {
 		return nil
 	}
-	return &markErrors{errs, more}
+	return &failed
 }
 
-// markErrors is what Flush and Close return for several failures: errors.Join's shape, for a caller to
-// range over, with a text that stays one line of at most about 2 KB however many marks failed.
+// markErrors has errors.Join's shape, and a text of one line of at most about 2 KB.
 type markErrors struct {
 	errs []error // Flush's or Close's own failure first, if any, then each a *MarkError
 	more int     // failures not kept

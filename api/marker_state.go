@@ -1,13 +1,13 @@
 package api
 
 import (
+	"cmp"
 	"strings"
 	"time"
 )
 
-// The Marker's policies, as pure functions, and its heap.
-// The backoffs after a 429 without a reset time and after transient faults, and the longest hold a
-// server's reset time may cause (X's longest window is a day).
+// The backoffs after a 429 without a reset time and after transient faults, and the longest hold a reset
+// time may cause (X's longest window is a day).
 const (
 	markHoldMin, markHoldMax   = time.Second, time.Minute
 	markRetryMin, markRetryMax = time.Second, 5 * time.Minute
@@ -23,27 +23,25 @@ type rateWindow struct {
 
 func (w rateWindow) known(now time.Time) bool { return now.Before(w.reset) }
 
-// learn returns the window after an answer's rate-limit headers.
+// learn returns the window after an answer's headers: the newest window's lowest count, as answers
+// overtake each other, and a reset a day away at most, so that a hostile one cannot stall the Marker.
 func (w rateWindow) learn(rl RateLimit, now time.Time) rateWindow {
 	if rl.Limit <= 0 || !rl.Reset.After(now) {
-		return w // no headers, or a window already over by our clock
+		return w
 	}
-	// A broken or hostile reset must not stall the Marker for years, here any more than after a 429.
 	reset := earliest(rl.Reset, now.Add(maxMarkHold))
 	switch {
 	case !w.known(now) || reset.After(w.reset):
 		return rateWindow{reset: reset, remaining: rl.Remaining}
 	case reset.Equal(w.reset):
-		w.remaining = min(w.remaining, rl.Remaining) // answers overtake each other: the lowest is the latest
+		w.remaining = min(w.remaining, rl.Remaining)
 	}
-	return w // an answer about an older window says nothing about this one
+	return w
 }
 
-// pace is the Marker's sending policy (docs/marker.md): whether one more send may start now, given X's
-// window (zero when unknown or pacing is off), a hold or backoff in force until hold, the conversations
-// pending, the sends in flight, and whether a Flush skips the spreading; if not, when to ask again (zero:
-// when a send ends or a mark arrives). Spreading the sends over the window lets marks coalesce meanwhile
-// instead of collecting 429s.
+// pace is the sending policy (docs/marker.md): whether one more send may start now, given X's window, a
+// hold or backoff until hold, the conversations pending, the sends in flight and whether a Flush skips the
+// spreading; if not, when to ask again (zero: when a send ends or a mark arrives).
 func pace(w rateWindow, hold time.Time, pending, inFlight int, flushing bool, now time.Time) (bool, time.Time) {
 	switch {
 	case now.Before(hold):
@@ -68,8 +66,7 @@ func pace(w rateWindow, hold time.Time, pending, inFlight int, flushing bool, no
 	return true, time.Time{}
 }
 
-// keyHeap is a min-heap of conversations by due time; the delay is the same for every mark, so the
-// oldest pending conversation comes first.
+// keyHeap orders conversations by due time: with one delay for all, the oldest pending comes first.
 type keyHeap []*markKey
 
 func (h keyHeap) Len() int           { return len(h) }
@@ -84,20 +81,13 @@ func (h *keyHeap) Pop() any {
 	return k
 }
 
-// compareSeq compares two sequence IDs of decimal digits as unsigned integers of any length: without
-// leading zeros, the longer is larger, and equal lengths compare as strings.
+// compareSeq compares sequence IDs as unsigned integers of any length.
 func compareSeq(a, b string) int {
 	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
-	if len(a) != len(b) {
-		if len(a) < len(b) {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a, b)
+	return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b))
 }
 
-// higher reports whether seq is above than, where "" (no mark) is below everything.
+// higher reports whether seq is above than; "" (no mark) is below everything.
 func higher(seq, than string) bool {
 	return than == "" || compareSeq(seq, than) > 0
 }
@@ -110,7 +100,6 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// later returns the later of two times.
 func later(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
