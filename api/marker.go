@@ -18,7 +18,7 @@ import (
 	"github.com/xchat-go/markread/internal/textsafe"
 )
 
-// ErrMarkerClosed is what Mark, Flush or Close return after Close, and the cause of a mark Close gave up on.
+// ErrMarkerClosed matches a call after Close, and a mark Close gave up on.
 var ErrMarkerClosed = errors.New("Marker closed")
 
 // Marker defaults.
@@ -29,17 +29,10 @@ const (
 )
 
 // Marker marks conversations read for a bot: it coalesces each conversation's marks and sends only the
-// highest, in the background, from a fixed pool of WithMarkConcurrency workers. It is safe for concurrent
-// use and made to run for weeks; docs/marker.md tells how it behaves.
-//
-//   - A mark is sent WithMarkDelay after the first of its burst. One not above a mark confirmed, in flight
-//     or pending (as unsigned decimal integers) is covered and costs no request.
-//   - A conversation has at most one send in flight. Each send is one attempt: a 429 holds every
-//     conversation, a transient fault retries after a backoff, any other refusal fails the mark.
-//   - Every accepted mark ends covered by a mark X confirmed, or reported as a *MarkError.
-//   - An idle conversation is remembered for at least WithMarkRetention and less than twice that.
-//
-// Call Close when done: it sends what is pending and stops the workers.
+// highest, in the background, from a fixed pool of WithMarkConcurrency workers, one send per conversation
+// at a time, each a single attempt. A 429 holds every conversation until X's reset; a transient fault
+// retries after a backoff. Every accepted mark ends covered by a mark X confirmed, or reported as a
+// *MarkError. It is safe for concurrent use; docs/marker.md tells how it behaves. Close it when done.
 type Marker struct {
 	client           *Client
 	delay, retention time.Duration
@@ -85,12 +78,11 @@ type MarkerStats struct {
 	Failed       uint64    // marks reported as failed
 	RateLimited  uint64    // 429 answers
 	Retried      uint64    // sends that met a transient fault and kept their mark to try again
-	HeldUntil    time.Time // the end of a hold for X's rate limit in force (a 429's, or a window used up)
-	BackoffUntil time.Time // the end of a backoff after transient faults in force
+	HeldUntil    time.Time // the end of a hold for X's rate limit in force, if any
+	BackoffUntil time.Time // the end of a backoff after transient faults in force, if any
 }
 
-// MarkError is a mark that failed for good: X refused it, the token source cannot heal, or Close gave up
-// on it. Err is the cause: an *APIError when X answered, or one wrapping ErrMarkerClosed.
+// MarkError is a mark that failed for good; Err is why (an *APIError, or ErrMarkerClosed's).
 type MarkError struct {
 	ConversationID, SequenceID string
 	Err                        error
@@ -127,8 +119,8 @@ func WithMarkConcurrency(n int) MarkerOption {
 	}
 }
 
-// WithMarkRetention sets how long an idle conversation is remembered, so that a late mark it covers costs
-// nothing: at least d and less than 2d (default DefaultMarkRetention). 0 forgets it once it is idle.
+// WithMarkRetention sets how long an idle conversation is remembered, at least d and less than 2d
+// (default DefaultMarkRetention); 0 forgets it at once.
 func WithMarkRetention(d time.Duration) MarkerOption {
 	return func(m *Marker) error {
 		m.retention = d
@@ -147,9 +139,7 @@ func WithMarkPacing(on bool) MarkerOption {
 	}
 }
 
-// WithMarkErrorHandler sets a function told about every mark that failed for good; err is the *MarkError
-// that Flush or Close also return. It is called from the Marker's workers, possibly several at once, and
-// must not call Close, which waits for it only until its context ends. nil is allowed.
+// WithMarkErrorHandler sets a function told of every *MarkError, from the workers; it must not call Close.
 func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID string, err error)) MarkerOption {
 	return func(m *Marker) error {
 		m.onError = handler
@@ -157,8 +147,7 @@ func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID strin
 	}
 }
 
-// NewMarker returns a Marker that sends through c and starts its workers. A nil c or option, or a value
-// that cannot work, is an error naming it.
+// NewMarker returns a Marker that sends through c, and starts its workers.
 func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	if c == nil {
 		return nil, errors.New("NewMarker: nil *Client")
@@ -183,9 +172,8 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	return m, nil
 }
 
-// Mark records that the user read conversationID (as Client.MarkConversationRead takes it) up to
-// seenUntilSequenceID, to be sent later; it never waits for the network. Invalid input is an error
-// wrapping ErrInvalidConversationID or ErrInvalidSequenceID.
+// Mark queues the user's mark of conversationID up to seenUntilSequenceID, after checking both; it never
+// waits for the network.
 func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 	if err := cmp.Or(validateConversationID(conversationID), validateSequenceID(seenUntilSequenceID)); err != nil {
 		return err
@@ -225,7 +213,7 @@ func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 	return nil
 }
 
-// Stats returns the Marker's state and totals. It is cheap, and safe to call at any time.
+// Stats returns the Marker's state and totals.
 func (m *Marker) Stats() MarkerStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -241,10 +229,9 @@ func (m *Marker) Stats() MarkerStats {
 	return s
 }
 
-// Flush skips the delay of every pending mark (not a hold, X's budget, or a backoff while no send
-// succeeds) and waits until all marks accepted before the call are confirmed or failed. It returns the
-// failures since the previous Flush, each a *MarkError, joined; and ctx.Err() if ctx ends first, naming how
-// many conversations are still pending (their marks stay queued). After Close it returns ErrMarkerClosed.
+// Flush sends every pending mark without waiting out its delay and waits until all marks accepted before
+// the call are confirmed or failed; it returns the failures since the last Flush, joined, or why it
+// stopped waiting (ctx).
 func (m *Marker) Flush(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -254,10 +241,8 @@ func (m *Marker) Flush(ctx context.Context) error {
 	return m.takeFailures(m.sendPending(ctx, "Flush"))
 }
 
-// Close stops accepting marks, sends every pending one as Flush does, stops the workers and returns what
-// Flush would. When ctx ends first, Close cancels the sends in flight and fails every mark not confirmed
-// with ErrMarkerClosed; it returns by ctx's deadline even while an error handler blocks, though not while
-// a token source or RoundTripper ignores cancellation. A second Close returns ErrMarkerClosed.
+// Close stops accepting marks, flushes, and stops the workers. When ctx ends first, it cancels the sends
+// in flight and fails every mark not confirmed with ErrMarkerClosed, returning by ctx's deadline.
 func (m *Marker) Close(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
