@@ -68,7 +68,8 @@ func (p retryPolicy) decide(r attemptResult, jitter float64) (time.Duration, boo
 }
 
 // transient reports whether a failed attempt may succeed if repeated: no usable answer, a 5xx or a 429,
-// or a token source's failure other than a refusal only a person can mend. The Client's retry rule and
+// or a token source's failure other than a refusal only a person can mend (ErrLoginRequired,
+// ErrClientRefused, or x/oauth2's invalid_grant, invalid_client, unauthorized_client). The Client's retry rule and
 // the Marker share it.
 func transient(err error) bool {
 	var apiErr *APIError
@@ -80,7 +81,7 @@ func transient(err error) bool {
 		return apiErr.StatusCode >= 500 && apiErr.StatusCode <= 599 || apiErr.StatusCode == http.StatusTooManyRequests
 	case errors.Is(err, ErrRedirect), errors.Is(err, ErrResponseTooLarge),
 		errors.Is(err, ErrInvalidConversationID), errors.Is(err, ErrInvalidSequenceID),
-		errors.Is(err, ErrLoginRequired):
+		errors.Is(err, ErrLoginRequired), errors.Is(err, ErrClientRefused):
 		return false // the same request meets the same answer
 	case errors.As(err, &refusal):
 		return refusal.ErrorCode != "invalid_grant" && refusal.ErrorCode != "invalid_client" &&

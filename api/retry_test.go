@@ -107,6 +107,7 @@ func TestTransient(t *testing.T) {
 		{"invalid conversation ID", validateConversationID("x"), false},
 		{"invalid sequence ID", validateSequenceID("x"), false},
 		{"login required", fmt.Errorf("%w: %w", ErrNoToken, ErrLoginRequired), false},
+		{"the app refused", fmt.Errorf("%w: %w", ErrNoToken, ErrClientRefused), false},
 		{"token endpoint hiccup", fmt.Errorf("%w: %w", ErrNoToken, errors.New("HTTP 502")), true},
 		{"invalid_grant", refusal("invalid_grant"), false},
 		{"invalid_client", refusal("invalid_client"), false},

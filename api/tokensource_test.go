@@ -457,7 +457,7 @@ func TestStoreTokenSourceShowsNothingAHostileTokenEndpointEchoes(t *testing.T) {
 			}
 
 			// Through a Client, with the Client's own words around it.
-			client := newInProcessClient(t, apitest.NewHandler(), WithTokenSource(ts))
+			client := newInProcessClient(t, apitest.NewHandler(), WithTokenSource(ts), WithMaxRetries(0))
 			_, err = client.MarkConversationRead(context.Background(), "1-2", "3")
 			checkStoreError(t, err, secrets...)
 			if !errors.Is(err, ErrNoToken) {
@@ -672,7 +672,7 @@ func TestStoreTokenSourceNamesOnlyTheTokenEndpointsOriginWhenItsRequestFails(t *
 			if !strings.Contains(err.Error(), "the token endpoint at https://gateway.example: ") {
 				t.Errorf("err = %q, want the endpoint's origin named", err)
 			}
-			_, err = newInProcessClient(t, apitest.NewHandler(), WithTokenSource(ts)).MarkConversationRead(context.Background(), "1-2", "3")
+			_, err = newInProcessClient(t, apitest.NewHandler(), WithTokenSource(ts), WithMaxRetries(0)).MarkConversationRead(context.Background(), "1-2", "3")
 			checkStoreError(t, err, key, storedRefresh)
 			if !errors.Is(err, ErrNoToken) {
 				t.Errorf("the Client's err = %q, want ErrNoToken", err)

@@ -202,7 +202,7 @@ func TestMarkWhenRenewalCannotConnectExits1(t *testing.T) {
 	ln, redirect := listenLoopback(t)
 	_ = ln.Close()
 	env := with(oauthEnv(srv, "app"), "MARKREAD_TOKEN_URL", strings.TrimSuffix(redirect, "/callback")+apitest.TokenPath)
-	if code, _, stderr := runProbe(t, env, "--token-file", path, "g1", "5"); code != exitFailure {
+	if code, _, stderr := runProbe(t, env, "--max-retries", "0", "--token-file", path, "g1", "5"); code != exitFailure {
 		t.Errorf("exit %d, stderr %q; want 1", code, stderr)
 	}
 }
@@ -246,7 +246,7 @@ func TestMarkRenewalAgainstAnEchoingTokenEndpoint(t *testing.T) {
 	srv, tok, path := issueStored(t, secret)
 	env := with(oauthEnv(srv, "app"), "X_CLIENT_SECRET", secret, "MARKREAD_TOKEN_URL", hostile.URL)
 	for _, args := range [][]string{{"g1", "5"}, {"g1", "5", "--json"}} {
-		code, stdout, stderr := runProbe(t, env, append([]string{"--token-file", path}, args...)...)
+		code, stdout, stderr := runProbe(t, env, append([]string{"--max-retries", "0", "--token-file", path}, args...)...)
 		if code == exitOK || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("%q: exit %d, stderr %q; want a failure on one line", args, code, stderr)
 		}

@@ -110,7 +110,8 @@ func TestMarkRenewalFailuresExitByCause(t *testing.T) {
 			defer tokenEndpoint.Close()
 			srv, tok, path := issueStored(t, "")
 			env := with(oauthEnv(srv, "app"), "MARKREAD_TOKEN_URL", tokenEndpoint.URL)
-			code, stdout, stderr := runProbe(t, env, "--token-file", path, "g1", "5")
+			// No retries: the exit code by cause is the point, not the Client's backoff after X's hiccup.
+			code, stdout, stderr := runProbe(t, env, "--max-retries", "0", "--token-file", path, "g1", "5")
 			if code != c.want || strings.Count(stderr, "\n") != 1 {
 				t.Errorf("exit %d, stderr %q; want %d and one line", code, stderr, c.want)
 			}
