@@ -110,7 +110,7 @@ func resetConnection(w http.ResponseWriter) {
 // faultCase is one row of the fault suite: a scripted server, the call, and what must hold.
 type faultCase struct {
 	name    string
-	asserts string // what the test asserts, for the README's table
+	asserts string // what the test asserts, for the table in docs/reliability.md
 	script  func(n int, w http.ResponseWriter, r *http.Request) bool
 	opts    []Option
 	timeout time.Duration

@@ -25,7 +25,7 @@ func answer(status int, resumeAt, retryAfter time.Time) *APIError {
 	return &APIError{StatusCode: status, RateLimit: RateLimit{Reset: resumeAt}, RetryAfter: retryAfter}
 }
 
-// TestRetryRule covers every row of the README's retry table ("Rate limits and retries").
+// TestRetryRule covers every row of the retry table in docs/reliability.md.
 func TestRetryRule(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	in := func(d time.Duration) time.Time { return now.Add(d) }
