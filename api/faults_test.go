@@ -361,7 +361,7 @@ func faultCases() []faultCase {
 			},
 		},
 		{
-			name: "10 MiB body", asserts: "ErrResponseTooLarge after reading at most 1 MiB; not retried",
+			name: "10 MiB body", asserts: "ErrResponseTooLarge after reading at most 64 KiB; not retried",
 			script: func(n int, w http.ResponseWriter, r *http.Request) bool {
 				w.Header().Set("Content-Type", "application/json")
 				chunk := bytes.Repeat([]byte("x"), 64<<10)

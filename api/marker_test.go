@@ -1319,8 +1319,9 @@ func TestMarkerJoinsFailuresOnOneBoundedLine(t *testing.T) {
 			}
 			seen[me.ConversationID] = true
 		}
-		if len(seen) != n || len(handled) != n {
-			t.Errorf("%d failures joined, %d handled, want %d each", len(seen), len(handled), n)
+		// The first 100 are kept (each may hold X's answer); the handler sees every one.
+		if len(seen) != 100 || len(handled) != n {
+			t.Errorf("%d failures joined, %d handled, want 100 and %d", len(seen), len(handled), n)
 		}
 		text := err.Error()
 		if len(text) > 2048 || strings.Contains(text, "\n") || !strings.HasSuffix(text, "… and 996 more marks not confirmed") {

@@ -22,7 +22,7 @@ const (
 	DefaultBaseURL          = "https://api.x.com" // spec/openapi.yaml's server; a test compares the two
 	DefaultMaxRetries       = 3                   // so a call makes at most 4 attempts
 	DefaultMaxRateLimitWait = 10 * time.Second    // the longest a call waits out a 429 by itself
-	DefaultMaxResponseBytes = 1 << 20             // X's answers are well under 1 KiB
+	DefaultMaxResponseBytes = 64 << 10            // X's answers are well under 1 KiB
 	DefaultTimeout          = 30 * time.Second    // per attempt, for the default HTTP client
 	defaultBackoffMin       = 250 * time.Millisecond
 	defaultBackoffMax       = 8 * time.Second

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 )
@@ -73,7 +74,7 @@ func redactHeader(h http.Header, secrets []string) http.Header {
 }
 
 // redactProblems replaces the secrets in every text member of each problem and in its extra members,
-// decoded, at any depth.
+// names and values, decoded, at any depth.
 func redactProblems(problems []Problem, secrets []string) {
 	for i := range problems {
 		p := &problems[i]
@@ -81,37 +82,36 @@ func redactProblems(problems []Problem, secrets []string) {
 			&p.Value, &p.Field, &p.Section, &p.Message} {
 			*f = redact(*f, secrets...)
 		}
-		for name, raw := range p.Extra {
-			cleanName, clean := redact(name, secrets...), redactJSON(raw, secrets)
-			if cleanName != name {
-				delete(p.Extra, name)
-			}
-			p.Extra[cleanName] = clean
+		if len(p.Extra) == 0 {
+			continue
 		}
+		extra := make(map[string]json.RawMessage, len(p.Extra))
+		for name, raw := range p.Extra {
+			extra[redact(name, secrets...)] = redactJSON(raw, secrets)
+		}
+		p.Extra = extra
 	}
 }
 
 // redactJSON replaces the secrets in every string and key of a JSON value, decoded so that an escaped
-// echo (\u0061…) is found too. The value is re-encoded only when it held a secret.
+// echo (\u0061…) is found too. Every string token is read, duplicate keys included; the value is
+// re-encoded only when one held a secret.
 func redactJSON(raw json.RawMessage, secrets []string) json.RawMessage {
 	// Escaping only lengthens text: a value shorter than every secret cannot hold one.
-	if !anyFits(len(raw), secrets) {
+	if !anyFits(len(raw), secrets) || !holdsSecret(raw, secrets) {
 		return raw
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if dec.Decode(&v) != nil {
-		return raw // Extra members come from a decoded object: this does not happen
+		return json.RawMessage(`"` + redacted + `"`)
 	}
-	changed := false
 	var walk func(any) any
 	walk = func(v any) any {
 		switch v := v.(type) {
 		case string:
-			clean := redact(v, secrets...)
-			changed = changed || clean != v
-			return clean
+			return redact(v, secrets...)
 		case []any:
 			for i := range v {
 				v[i] = walk(v[i])
@@ -119,21 +119,31 @@ func redactJSON(raw json.RawMessage, secrets []string) json.RawMessage {
 		case map[string]any:
 			out := make(map[string]any, len(v))
 			for k, e := range v {
-				out[walk(k).(string)] = walk(e)
+				out[redact(k, secrets...)] = walk(e)
 			}
 			return out
 		}
 		return v
 	}
-	v = walk(v)
-	if !changed {
-		return raw
-	}
-	out, err := json.Marshal(v)
+	out, err := json.Marshal(walk(v))
 	if err != nil {
 		return json.RawMessage(`"` + redacted + `"`)
 	}
 	return out
+}
+
+// holdsSecret reports whether any string token of the JSON value, key or value, holds a secret.
+func holdsSecret(raw json.RawMessage, secrets []string) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err != io.EOF // what does not decode is not shown as it is
+		}
+		if s, ok := tok.(string); ok && redact(s, secrets...) != s {
+			return true
+		}
+	}
 }
 
 func anyFits(n int, secrets []string) bool {

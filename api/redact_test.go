@@ -268,3 +268,43 @@ func TestRedactReplacesEveryExactOccurrence(t *testing.T) {
 		}
 	}
 }
+
+// A duplicate key hides a value from a decoded map; every string token is read, so its echo is replaced.
+func TestDuplicateKeysCannotHideAnEcho(t *testing.T) {
+	for _, body := range []string{
+		`{"detail":"d","foo":{"a":"` + testToken + `","a":"x"}}`,
+		`{"detail":"d","foo":{"a":"` + escapeJSON(testToken) + `","a":1}}`,
+		`{"detail":"d","errors":[{"a":"` + testToken + `","a":1}]}`,
+	} {
+		c := setup(t, reply(400, "application/problem+json", body), WithMaxRetries(0))
+		_, err := c.MarkConversationRead(context.Background(), "1", "2")
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) {
+			t.Fatalf("err = %v", err)
+		}
+		encoded, _ := json.Marshal(apiErr.Problems)
+		if leaks(string(encoded)+everyVerb(apiErr.Problems), testToken) {
+			t.Errorf("%s: the problems carry the token", body)
+		}
+	}
+}
+
+// Redaction is one pass: a token that is part of "[REDACTED]" does not redact the replacement again.
+func TestRedactionIsOnePass(t *testing.T) {
+	members := make([]string, 20)
+	for i := range members {
+		members[i] = fmt.Sprintf(`"kE%d":"vE"`, i)
+	}
+	c := setup(t, reply(400, "application/problem+json", `{"title":"t",`+strings.Join(members, ",")+`}`),
+		WithToken("E"), WithMaxRetries(0))
+	_, err := c.MarkConversationRead(context.Background(), "1", "2")
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || len(apiErr.Problems) != 1 {
+		t.Fatalf("err = %v", err)
+	}
+	for name, raw := range apiErr.Problems[0].Extra {
+		if !strings.HasPrefix(name, "k"+redacted) || len(name) > len("k"+redacted)+2 || string(raw) != `"v`+redacted+`"` {
+			t.Errorf("member %q: %s; want k%s<n>: \"v%s\"", name, raw, redacted, redacted)
+		}
+	}
+}

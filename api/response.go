@@ -117,8 +117,16 @@ func decodeProblemList(raw json.RawMessage) []Problem {
 	if json.Unmarshal(raw, &entries) != nil {
 		return []Problem{{Detail: "an errors member that is not a list", Extra: map[string]json.RawMessage{"errors": raw}}}
 	}
-	problems := make([]Problem, 0, len(entries))
-	for _, entry := range entries {
+	// Decoded, a small entry takes a hundred times its bytes: beyond maxProblems, the rest stay as sent.
+	const maxProblems = 100
+	problems := make([]Problem, 0, min(len(entries), maxProblems+1))
+	for i, entry := range entries {
+		if i == maxProblems {
+			rest, _ := json.Marshal(entries[i:])
+			problems = append(problems, Problem{Detail: fmt.Sprintf("%d more error entries, kept as sent", len(entries)-i),
+				Extra: map[string]json.RawMessage{"entries": rest}})
+			break
+		}
 		var p Problem
 		if json.Unmarshal(entry, &p) != nil {
 			p = Problem{Detail: "an error entry that is not an object", Extra: map[string]json.RawMessage{"entry": entry}}

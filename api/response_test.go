@@ -176,3 +176,20 @@ func TestRawResponsesStayOneLine(t *testing.T) {
 		})
 	}
 }
+
+// A body of many tiny problems would take a hundred times its size decoded: at most 100 are decoded, the
+// rest kept as sent, so nothing is dropped and memory stays bounded.
+func TestManyProblemsStayBounded(t *testing.T) {
+	body := `{"errors":[` + strings.Repeat(`1,`, 20_000) + `{"title":"last"}]}`
+	c := setup(t, reply(400, "application/json", body), WithMaxRetries(0))
+	_, err := c.MarkConversationRead(context.Background(), "1", "2")
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || len(apiErr.Problems) != 101 {
+		t.Fatalf("err = %v; want an *APIError with 100 problems and one holding the rest", err)
+	}
+	rest := apiErr.Problems[100]
+	var kept []json.RawMessage
+	if json.Unmarshal(rest.Extra["entries"], &kept) != nil || len(kept) != 20_001-100 || string(kept[len(kept)-1]) != `{"title":"last"}` {
+		t.Errorf("the rest: %s (%d entries); want the 19 901 entries past the first 100, as sent", rest.Detail, len(kept))
+	}
+}
