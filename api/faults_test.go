@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/xchat-go/markread/api/apitest"
+	"github.com/xchat-go/markread/internal/textsafe"
 )
 
 // faultServer is the api tests' scripted X, for what apitest cannot play: hostile or broken answers. A
@@ -492,7 +493,7 @@ func faultCases() []faultCase {
 					t.Fatalf("got %+v, %v; want a partial success", res, err)
 				}
 				encoded, _ := json.Marshal(res.Problems)
-				if leaks(everyVerb(res)+string(encoded), testToken) || !strings.Contains(res.Problems[0].Detail, redacted) {
+				if leaks(everyVerb(res)+string(encoded), testToken) || !strings.Contains(res.Problems[0].Detail, textsafe.Redacted) {
 					t.Errorf("problems %s carry the token", encoded)
 				}
 			},

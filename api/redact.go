@@ -6,22 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
+
+	"github.com/xchat-go/markread/internal/textsafe"
 )
-
-// redacted stands in for a credential wherever a server echoed it.
-const redacted = "[REDACTED]"
-
-// redact returns s with every exact occurrence of each secret replaced by [REDACTED]. A text shorter
-// than a secret cannot hold it, so the common case costs a length comparison.
-func redact(s string, secrets ...string) string {
-	for _, secret := range secrets {
-		if secret != "" && len(s) >= len(secret) && strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, redacted)
-		}
-	}
-	return s
-}
 
 // redactOutcome is the one place where an attempt's outcome is made safe to leave the package: every
 // credential the request carried is replaced, by exact match, in what the answer brought back, after
@@ -39,12 +26,12 @@ func redactOutcome(res *MarkReadResult, err error, secrets []string) (*MarkReadR
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
 		redactProblems(apiErr.Problems, secrets)
-		apiErr.Body = excerpt(redact(apiErr.Body, secrets...))
+		apiErr.Body = excerpt(textsafe.Redact(apiErr.Body, secrets...))
 		apiErr.Header = redactHeader(apiErr.Header, secrets)
 		return res, err
 	}
 	text := err.Error()
-	clean := redact(text, secrets...)
+	clean := textsafe.Redact(text, secrets...)
 	if clean == text {
 		return res, err
 	}
@@ -62,7 +49,7 @@ func redactHeader(h http.Header, secrets []string) http.Header {
 	out, copied := h, false
 	for name, values := range h {
 		for i, v := range values {
-			if clean := redact(v, secrets...); clean != v {
+			if clean := textsafe.Redact(v, secrets...); clean != v {
 				if !copied {
 					out, copied = h.Clone(), true
 				}
@@ -80,14 +67,14 @@ func redactProblems(problems []Problem, secrets []string) {
 		p := &problems[i]
 		for _, f := range []*string{&p.Type, &p.Title, &p.Detail, &p.ResourceType, &p.ResourceID, &p.Parameter,
 			&p.Value, &p.Field, &p.Section, &p.Message} {
-			*f = redact(*f, secrets...)
+			*f = textsafe.Redact(*f, secrets...)
 		}
 		if len(p.Extra) == 0 {
 			continue
 		}
 		extra := make(map[string]json.RawMessage, len(p.Extra))
 		for name, raw := range p.Extra {
-			extra[redact(name, secrets...)] = redactJSON(raw, secrets)
+			extra[textsafe.Redact(name, secrets...)] = redactJSON(raw, secrets)
 		}
 		p.Extra = extra
 	}
@@ -105,13 +92,13 @@ func redactJSON(raw json.RawMessage, secrets []string) json.RawMessage {
 	dec.UseNumber()
 	var v any
 	if dec.Decode(&v) != nil {
-		return json.RawMessage(`"` + redacted + `"`)
+		return json.RawMessage(`"` + textsafe.Redacted + `"`)
 	}
 	var walk func(any) any
 	walk = func(v any) any {
 		switch v := v.(type) {
 		case string:
-			return redact(v, secrets...)
+			return textsafe.Redact(v, secrets...)
 		case []any:
 			for i := range v {
 				v[i] = walk(v[i])
@@ -119,7 +106,7 @@ func redactJSON(raw json.RawMessage, secrets []string) json.RawMessage {
 		case map[string]any:
 			out := make(map[string]any, len(v))
 			for k, e := range v {
-				out[redact(k, secrets...)] = walk(e)
+				out[textsafe.Redact(k, secrets...)] = walk(e)
 			}
 			return out
 		}
@@ -127,7 +114,7 @@ func redactJSON(raw json.RawMessage, secrets []string) json.RawMessage {
 	}
 	out, err := json.Marshal(walk(v))
 	if err != nil {
-		return json.RawMessage(`"` + redacted + `"`)
+		return json.RawMessage(`"` + textsafe.Redacted + `"`)
 	}
 	return out
 }
@@ -140,7 +127,7 @@ func holdsSecret(raw json.RawMessage, secrets []string) bool {
 		if err != nil {
 			return err != io.EOF // what does not decode is not shown as it is
 		}
-		if s, ok := tok.(string); ok && redact(s, secrets...) != s {
+		if s, ok := tok.(string); ok && textsafe.Redact(s, secrets...) != s {
 			return true
 		}
 	}

@@ -1,8 +1,8 @@
 package api
 
 import (
+	"cmp"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -151,9 +151,10 @@ func (r *refresher) Token() (_ *oauth2.Token, err error) {
 	if err != nil {
 		return nil, r.failure(stored, err)
 	}
-	if fresh.Extra("scope") == nil && stored.Extra("scope") != nil {
-		fresh = fresh.WithExtra(map[string]any{"scope": stored.Extra("scope")})
-	}
+	// The scope is the endpoint's text, saved and shown (markread token): no secret of the exchange stays in it.
+	scope, _ := cmp.Or(fresh.Extra("scope"), stored.Extra("scope")).(string)
+	fresh = fresh.WithExtra(map[string]any{"scope": textsafe.Redact(scope, stored.RefreshToken, stored.AccessToken,
+		fresh.RefreshToken, fresh.AccessToken, r.conf.ClientSecret, textsafe.BasicCredential(r.conf.ClientID, r.conf.ClientSecret))})
 	if err := r.save(fresh, stored.RefreshToken); err != nil {
 		return nil, err
 	}
@@ -175,14 +176,14 @@ func (r *refresher) save(tok *oauth2.Token, spent string) error {
 // holds none of x/oauth2's error, which quotes the endpoint's whole answer.
 func (r *refresher) failure(stored *oauth2.Token, err error) error {
 	// The token URL too: a gateway's key may be in its query, and a transport's error may quote it.
-	secrets := []string{stored.RefreshToken, stored.AccessToken, r.conf.ClientSecret, basicCredential(r.conf), r.conf.Endpoint.TokenURL}
+	secrets := []string{stored.RefreshToken, stored.AccessToken, r.conf.ClientSecret, textsafe.BasicCredential(r.conf.ClientID, r.conf.ClientSecret), r.conf.Endpoint.TokenURL}
 	what := "renewing the token in " + r.storeName + ": " + r.endpoint
 	retrieve, urlErr := (*oauth2.RetrieveError)(nil), (*url.Error)(nil)
 	switch {
 	case errors.As(err, &retrieve):
 		text := fmt.Sprint(what, " answered HTTP ", retrieve.Response.StatusCode) // x/oauth2 sets Response
 		if retrieve.ErrorCode != "" {
-			text += " " + textsafe.OneLine(redact(retrieve.ErrorCode, secrets...))
+			text += " " + textsafe.OneLine(textsafe.Redact(retrieve.ErrorCode, secrets...))
 		}
 		switch {
 		case retrieve.ErrorCode == "invalid_grant":
@@ -198,13 +199,5 @@ func (r *refresher) failure(stored *oauth2.Token, err error) error {
 	case errors.As(err, &urlErr): // its text quotes the whole token URL
 		err = urlErr.Err
 	}
-	return fmt.Errorf("%s: %s", what, textsafe.OneLine(redact(err.Error(), secrets...)))
-}
-
-// basicCredential is the HTTP Basic credential x/oauth2 sends for conf, which an endpoint may echo.
-func basicCredential(conf *oauth2.Config) string {
-	if conf.ClientSecret == "" {
-		return ""
-	}
-	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(conf.ClientID) + ":" + url.QueryEscape(conf.ClientSecret)))
+	return fmt.Errorf("%s: %s", what, textsafe.OneLine(textsafe.Redact(err.Error(), secrets...)))
 }

@@ -759,3 +759,37 @@ func TestStoreTokenSourceRefusesAnAnswerNoTokenFileCouldHold(t *testing.T) {
 		}
 	})
 }
+
+// A renewal's scope is the endpoint's text, saved and shown by markread token: an echo of a secret of the
+// exchange is replaced before it is saved.
+func TestStoreTokenSourceSavesNoSecretEchoedInTheScope(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token.json")
+	store := newTestStore(t, path)
+	if err := store.Save(context.Background(), storedToken(time.Now().Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	endpoint := apitest.InProcess(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, secret, _ := r.BasicAuth()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":"fresh-access-0123","refresh_token":"fresh-refresh-4567","token_type":"bearer",`+
+			`"expires_in":7200,"scope":"dm.write %s %s %s"}`, secret, r.PostFormValue("refresh_token"), r.Header.Get("Authorization"))
+	}))
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: endpoint})
+	conf := &oauth2.Config{ClientID: "hostile-app", ClientSecret: hostileClientSecret,
+		Endpoint: oauth2.Endpoint{TokenURL: "http://127.0.0.1/2/oauth2/token"}}
+	ts, err := NewStoreTokenSource(ctx, conf, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Token(); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := string(saved); strings.Contains(text, hostileClientSecret) || !strings.Contains(text, `"scope":"dm.write [REDACTED]`) ||
+		strings.Count(text, storedRefresh) != 0 {
+		t.Errorf("the saved token's scope keeps a secret of the exchange, or lost its scope")
+	}
+}

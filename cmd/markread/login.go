@@ -99,7 +99,7 @@ func runLogin(ctx context.Context, args []string, env func(string) string, stdin
 		}
 		flow.secrets = append(flow.secrets, code, t.AccessToken, t.RefreshToken)
 		if scope, ok := t.Extra("scope").(string); ok { // the endpoint's text: kept without what it was sent
-			t = t.WithExtra(map[string]any{"scope": redact(scope, flow.secrets...)})
+			t = t.WithExtra(map[string]any{"scope": textsafe.Redact(scope, flow.secrets...)})
 		}
 		if err := store.Replace(ctx, t); err != nil { // never amid a renewal another markread makes
 			return fmt.Errorf("%w; the new token was not saved", err)
@@ -156,7 +156,7 @@ func newLoginFlow(conf *oauth2.Config, redirect *url.URL) (*loginFlow, error) {
 	}
 	verifier := oauth2.GenerateVerifier()
 	return &loginFlow{conf: conf, redirect: redirect, state: base64.RawURLEncoding.EncodeToString(state),
-		verifier: verifier, secrets: []string{conf.ClientSecret, basicCredential(conf), verifier}}, nil
+		verifier: verifier, secrets: []string{conf.ClientSecret, textsafe.BasicCredential(conf.ClientID, conf.ClientSecret), verifier}}, nil
 }
 
 func (f *loginFlow) authURL() string {
@@ -227,7 +227,7 @@ func (f *loginFlow) exchangeFailure(err error, code string) error {
 		return fmt.Errorf("login: the token endpoint at %s answered, but not with a token; check MARKREAD_TOKEN_URL", f.tokenOrigin())
 	}
 	msg := fmt.Sprintf("login: the token endpoint at %s refused to issue a token (HTTP %s)", f.tokenOrigin(), strings.TrimSpace(
-		fmt.Sprint(retrieve.Response.StatusCode, " ", textsafe.OneLine(redact(retrieve.ErrorCode, append(f.secrets, code)...)))))
+		fmt.Sprint(retrieve.Response.StatusCode, " ", textsafe.OneLine(textsafe.Redact(retrieve.ErrorCode, append(f.secrets, code)...)))))
 	switch retrieve.ErrorCode {
 	case "unauthorized_client", "invalid_client":
 		return fmt.Errorf("%s: %w; check X_CLIENT_ID, and that X_CLIENT_SECRET is set exactly when the app is a confidential client", msg, api.ErrClientRefused)

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/xchat-go/markread/api"
+	"github.com/xchat-go/markread/internal/textsafe"
 )
 
 // In-process tests of the login flow's parts; login_e2e_test.go runs the whole of it against markread serve.
@@ -700,13 +701,13 @@ func TestExchangeFailureShowsNoSecretOfAnErrorCodesShape(t *testing.T) {
 	const secret, code = "lowercase_client_secret", "lowercase_code"
 	flow := testFlow(t, defaultRedirectURI)
 	flow.conf.ClientSecret = secret
-	flow.secrets = append(flow.secrets, secret, basicCredential(flow.conf))
+	flow.secrets = append(flow.secrets, secret, textsafe.BasicCredential(flow.conf.ClientID, flow.conf.ClientSecret))
 	for _, echo := range []string{secret, code, flow.verifier, "invalid_request_" + secret} {
 		resp := &http.Response{StatusCode: http.StatusBadRequest}
 		err := flow.exchangeFailure(&oauth2.RetrieveError{Response: resp, ErrorCode: echo}, code)
 		if text := err.Error(); strings.Contains(text, secret) || strings.Contains(text, code) || strings.Contains(text, flow.verifier) ||
 			!strings.Contains(text, "(HTTP 400 ") || !strings.Contains(text, "[REDACTED]") {
-			t.Errorf("echo %q: %q; want the status and the code redacted", echo, text)
+			t.Errorf("echo %q: %q; want the status and the code textsafe.Redacted", echo, text)
 		}
 	}
 }

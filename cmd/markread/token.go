@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -129,7 +127,7 @@ func describeToken(tok *oauth2.Token, now time.Time) string {
 		b.WriteString("  scopes: not recorded\n")
 		return b.String()
 	}
-	fmt.Fprintf(&b, "  scopes: %s", textsafe.OneLine(redact(strings.Join(granted, " "), tok.AccessToken, tok.RefreshToken)))
+	fmt.Fprintf(&b, "  scopes: %s", textsafe.OneLine(textsafe.Redact(strings.Join(granted, " "), tok.AccessToken, tok.RefreshToken)))
 	var missing []string
 	for _, s := range api.Scopes {
 		if !slices.Contains(granted, s) {
@@ -141,24 +139,6 @@ func describeToken(tok *oauth2.Token, now time.Time) string {
 	}
 	b.WriteString("\n")
 	return b.String()
-}
-
-// redact replaces each secret in s exactly, as the api package does what leaves it.
-func redact(s string, secrets ...string) string {
-	for _, secret := range secrets {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "[REDACTED]")
-		}
-	}
-	return s
-}
-
-// basicCredential is the HTTP Basic credential x/oauth2 sends for conf, which an endpoint may echo.
-func basicCredential(conf *oauth2.Config) string {
-	if conf.ClientSecret == "" {
-		return ""
-	}
-	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(conf.ClientID) + ":" + url.QueryEscape(conf.ClientSecret)))
 }
 
 func expired(tok *oauth2.Token, now time.Time) bool {

@@ -1,9 +1,11 @@
-// Package textsafe makes text that markread did not write (a server's, a file's, a path) safe to put in a
-// one-line message: shared by package api and the command line, which must escape it the same way.
+// Package textsafe makes text that markread did not write (a server's, a file's, a path) safe to show: one
+// line, and no secret. Package api and the command line share it, as they must do both the same way.
 package textsafe
 
 import (
+	"encoding/base64"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
@@ -65,4 +67,27 @@ func IsOAuthErrorCode(code string) bool {
 		}
 	}
 	return true
+}
+
+// Redacted stands in for a secret wherever a server echoed it.
+const Redacted = "[REDACTED]"
+
+// Redact returns s with every exact occurrence of each secret replaced by Redacted. A text shorter than a
+// secret cannot hold it, so the common case costs a length comparison.
+func Redact(s string, secrets ...string) string {
+	for _, secret := range secrets {
+		if secret != "" && len(s) >= len(secret) && strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, Redacted)
+		}
+	}
+	return s
+}
+
+// BasicCredential is the HTTP Basic credential x/oauth2 sends for a confidential client, which a token
+// endpoint may echo; "" without a secret.
+func BasicCredential(clientID, clientSecret string) string {
+	if clientSecret == "" {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(clientID) + ":" + url.QueryEscape(clientSecret)))
 }

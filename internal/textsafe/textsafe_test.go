@@ -48,3 +48,19 @@ func TestIsOAuthErrorCode(t *testing.T) {
 		}
 	}
 }
+
+// redact is the one exact replacement every redaction uses: each occurrence of each non-empty secret goes,
+// and nothing else changes.
+func TestRedactReplacesEveryExactOccurrence(t *testing.T) {
+	tests := []struct{ s, want string }{
+		{"token abc and abc again", "token " + Redacted + " and " + Redacted + " again"},
+		{"ABC is another text", "ABC is another text"},
+		{"ab", "ab"},
+		{"abc then xyz", Redacted + " then " + Redacted},
+	}
+	for _, tt := range tests {
+		if got := Redact(tt.s, "abc", "", "xyz"); got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.s, got, tt.want)
+		}
+	}
+}
