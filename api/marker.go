@@ -139,7 +139,8 @@ func WithMarkPacing(on bool) MarkerOption {
 	}
 }
 
-// WithMarkErrorHandler sets a function told of every *MarkError, from the workers; it must not call Close.
+// WithMarkErrorHandler sets a function told of every *MarkError, from the workers; it must not call Flush
+// or Close, which wait for the workers.
 func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID string, err error)) MarkerOption {
 	return func(m *Marker) error {
 		m.onError = handler
@@ -242,7 +243,8 @@ func (m *Marker) Flush(ctx context.Context) error {
 }
 
 // Close stops accepting marks, flushes, and stops the workers. When ctx ends first, it cancels the sends
-// in flight and fails every mark not confirmed with ErrMarkerClosed, returning by ctx's deadline.
+// in flight and fails every mark not confirmed with ErrMarkerClosed (those in flight reach the error
+// handler as they end), returning by ctx's deadline.
 func (m *Marker) Close(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -254,9 +256,15 @@ func (m *Marker) Close(ctx context.Context) error {
 	lead := m.sendPending(ctx, "Close")
 	if lead != nil {
 		lead = fmt.Errorf("%w; their marks are reported as failed", lead)
-		m.cancel() // the sends in flight end now, and fail
-		for m.inFlight > 0 {
-			m.cond.Wait()
+		m.cancel() // the sends in flight end, or not (a token source may ignore it): Close does not wait
+		for _, k := range m.busy {
+			if k.sending != "" {
+				m.fail(k, k.sending, fmt.Errorf("%w while the mark was being sent: %w", ErrMarkerClosed, ctx.Err()))
+			}
+			if k.sending != "" && k.pending != "" { // not in m.due: queued behind the send
+				m.fail(k, k.pending, fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctx.Err()))
+				k.pending = ""
+			}
 		}
 		for _, k := range m.due {
 			cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctx.Err())
@@ -413,7 +421,8 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 		m.stats.Confirmed++
 		k.sent, k.done, k.faults, k.lastFault = seq, seq, 0, nil
 		m.holds, m.faultStreak, m.backoffUntil = 0, 0, time.Time{}
-	case m.ctx.Err() != nil: // Close gave up
+	case m.ctx.Err() != nil && !higher(seq, k.done): // Close gave up on it and reported it
+	case m.ctx.Err() != nil:
 		m.fail(k, seq, fmt.Errorf("%w while the mark was being sent: %w", ErrMarkerClosed, err))
 	case errors.Is(err, ErrRateLimited) && errors.As(err, &apiErr):
 		m.stats.RateLimited++

@@ -650,6 +650,44 @@ func TestMarkerCloseCancelsASendInFlight(t *testing.T) {
 	})
 }
 
+// slowSource is a token source that takes its time and knows no context, as x/oauth2's own do.
+type slowSource struct{ d time.Duration }
+
+func (s slowSource) Token() (*oauth2.Token, error) {
+	time.Sleep(s.d)
+	return &oauth2.Token{AccessToken: apitest.DefaultToken}, nil
+}
+
+// Close keeps its deadline even while a send waits on a token source that ignores cancellation; the
+// send's mark, and the one behind it, reach the handler when it ends.
+func TestMarkerCloseKeepsItsDeadlineWhileATokenSourceIgnoresIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := apitest.NewHandler()
+		var failures failureLog
+		m := newTestMarker(t, markerClient(t, h.Transport(), api.WithTokenSource(slowSource{time.Minute})),
+			api.WithMarkDelay(0), api.WithMarkErrorHandler(failures.handler))
+		mustMark(t, m, "g1", "1")
+		synctest.Wait()
+		mustMark(t, m, "g1", "2")
+		start := time.Now()
+		if err := closeWithin(m, time.Second); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close = %v, want the deadline", err)
+		}
+		if waited := time.Since(start); waited != time.Second {
+			t.Errorf("Close returned after %v, want its 1s deadline", waited)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		got := map[string]bool{}
+		for _, f := range failures.all() {
+			got[f.conv+":"+f.seq] = errors.Is(f.err, api.ErrMarkerClosed)
+		}
+		if !got["g1:1"] || !got["g1:2"] || len(got) != 2 {
+			t.Errorf("handler was told %v, want g1:1 and g1:2, both api.ErrMarkerClosed", got)
+		}
+	})
+}
+
 func TestMarkerCloseKeepsItsDeadlineWhileTheHandlerBlocks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := apitest.NewHandler()
