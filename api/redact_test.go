@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -291,5 +292,53 @@ func TestRedactionIsOnePass(t *testing.T) {
 		if !strings.HasPrefix(name, "k"+textsafe.Redacted) || len(name) > len("k"+textsafe.Redacted)+2 || string(raw) != `"v`+textsafe.Redacted+`"` {
 			t.Errorf("member %q: %s; want k%s<n>: \"v%s\"", name, raw, textsafe.Redacted, textsafe.Redacted)
 		}
+	}
+}
+
+func TestSecretsStayOut(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		// A hostile server that echoes the request's Authorization header.
+		echo := r.Header.Get("Authorization")
+		if n == 1 {
+			w.Header().Set("x-rate-limit-reset", strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10))
+			reply(429, "application/json", `{"errors":[{"code":88,"message":"limit for `+echo+`"}]}`)(w, r)
+			return true
+		}
+		reply(401, "text/html", "<p>bad token "+echo+"</p>")(w, r)
+		return true
+	})
+	opt := WithToken(testToken)
+	c := fs.client(t, opt, WithLogger(logger))
+	_, err := c.MarkConversationRead(context.Background(), "1", "2")
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	var apiErr *APIError
+	errors.As(err, &apiErr)
+	for what, text := range map[string]string{
+		"error %v":       fmt.Sprintf("%v", err),
+		"error %+v":      fmt.Sprintf("%+v", err),
+		"error %#v":      fmt.Sprintf("%#v", err),
+		"APIError %#v":   fmt.Sprintf("%#v", apiErr),
+		"client %v":      fmt.Sprintf("%v", c),
+		"client %+v":     fmt.Sprintf("%+v", c),
+		"client %#v":     fmt.Sprintf("%#v", c),
+		"client deref":   fmt.Sprintf("%v %+v", *c, *c),
+		"option %v %#v":  fmt.Sprintf("%v %#v", opt, opt),
+		"log":            logs.String(),
+		"problems %+v":   fmt.Sprintf("%+v", apiErr.Problems),
+		"redacted proof": apiErr.Body,
+	} {
+		if strings.Contains(text, testToken) {
+			t.Errorf("%s contains the access token", what)
+		}
+	}
+	if !strings.Contains(apiErr.Body, "[REDACTED]") {
+		t.Errorf("Body = %q, want the echoed token replaced by [REDACTED]", apiErr.Body)
+	}
+	if !strings.Contains(logs.String(), "attempt=1") || !strings.Contains(logs.String(), "status=429") {
+		t.Errorf("log = %q, want the retry's attempt and status", logs.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -95,5 +96,54 @@ func TestCrossOriginTemporaryRedirectIsNotSuccess(t *testing.T) {
 	res, err := c.MarkConversationRead(context.Background(), "1", "2")
 	if err == nil && res.Success {
 		t.Errorf("success reported from another origin that got no credentials (auth seen: %v)", sawAuth.Load())
+	}
+}
+
+// TestCrossOriginRedirectIsRefused: a redirect to another host, or to the same host on another port,
+// is refused: followed without the token it would be answered by a server that cannot mark anything for
+// this user, and with the token it would hand the credential over.
+func TestCrossOriginRedirectIsRefused(t *testing.T) {
+	for _, name := range []string{"other host", "same host, other port"} {
+		t.Run(name, func(t *testing.T) {
+			target := newFaultServer(t, nil)
+			targetURL, _ := url.Parse(target.URL)
+			if name == "other host" {
+				targetURL.Host = "localhost:" + targetURL.Port()
+			}
+			c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, targetURL.String()+r.URL.Path, http.StatusTemporaryRedirect)
+			})
+			_, err := c.MarkConversationRead(context.Background(), "1", "2")
+			if !errors.Is(err, ErrRedirect) || !strings.Contains(err.Error(), targetURL.Host) {
+				t.Fatalf("err = %v; want ErrRedirect naming %s", err, targetURL.Host)
+			}
+			if n := target.requests.Load(); n != 0 {
+				t.Errorf("the redirect target got %d requests, want none", n)
+			}
+		})
+	}
+}
+
+func TestSameOriginRedirectKeepsToken(t *testing.T) {
+	var gotAuth atomic.Value
+	mux := http.NewServeMux()
+	mux.HandleFunc("/old/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/new/"+strings.TrimPrefix(r.URL.Path, "/old/"), http.StatusPermanentRedirect)
+	})
+	mux.HandleFunc("/new/", func(w http.ResponseWriter, r *http.Request) {
+		gotAuth.Store(r.Header.Get("Authorization"))
+		reply(200, "application/json", successBody)(w, r)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c, err := NewClient(WithBaseURL(srv.URL+"/old"), WithToken(testToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.MarkConversationRead(context.Background(), "1", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := gotAuth.Load().(string); v != "Bearer "+testToken {
+		t.Error("a same-origin redirect lost the Authorization header")
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,5 +211,51 @@ func TestTimeLeft(t *testing.T) {
 	defer cancel()
 	if got := timeLeft(ctx, now); got != time.Minute {
 		t.Errorf("timeLeft = %v, want 1m", got)
+	}
+}
+
+func TestRetriesResendTheIdenticalBody(t *testing.T) {
+	var requests []string
+	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		body, _ := io.ReadAll(r.Body)
+		requests = append(requests, string(body)+" "+r.Header.Get("Authorization"))
+		if n < 3 {
+			reply(500, "", "")(w, r)
+			return true
+		}
+		return false
+	})
+	res, err := fs.client(t).MarkConversationRead(context.Background(), "g5", "77")
+	if err != nil || res.Attempts != 3 {
+		t.Fatalf("got %+v, %v; want success after 3 attempts", res, err)
+	}
+	want := `{"seen_until_sequence_id":"77"} Bearer ` + testToken
+	if len(requests) != 3 || requests[0] != want || requests[1] != want || requests[2] != want {
+		t.Errorf("the 3 attempts sent different requests")
+	}
+}
+
+func TestOther4xxAreNotRetried(t *testing.T) {
+	for _, status := range []int{400, 401, 403, 404, 409, 422} {
+		fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+			reply(status, "application/problem+json", `{"type":"about:blank","title":"nope"}`)(w, r)
+			return true
+		})
+		_, err := fs.client(t).MarkConversationRead(context.Background(), "1", "2")
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != status || fs.requests.Load() != 1 {
+			t.Errorf("status %d: got %v after %d requests; want the *APIError after 1", status, err, fs.requests.Load())
+		}
+	}
+}
+
+func TestMaxRetriesZeroMakesOneAttempt(t *testing.T) {
+	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		reply(500, "", "")(w, r)
+		return true
+	})
+	_, err := fs.client(t, WithMaxRetries(0)).MarkConversationRead(context.Background(), "1", "2")
+	if fs.requests.Load() != 1 || err == nil || strings.Contains(err.Error(), "attempt") {
+		t.Errorf("got %v after %d requests; want one attempt", err, fs.requests.Load())
 	}
 }

@@ -34,7 +34,9 @@ const DefaultAccessTokenLifetime = 2 * time.Hour
 // codeLifetime is how long an authorization code can be exchanged, on the server's clock.
 const codeLifetime = 30 * time.Second
 
-// defaultScopes are the scopes IssueToken grants when it is given none: those markread logs in with.
+// defaultScopes are the scopes IssueToken grants when it is given none: api.Scopes and offline.access.
+// A twin on purpose: api's own tests import apitest, so apitest cannot import api;
+// TestApitestGrantsScopesAndOfflineAccessByDefault (api) ties the two.
 const defaultScopes = "users.read dm.write tweet.read offline.access"
 
 // xScopes are X's OAuth 2.0 scopes, as its docs list them (OAuth 2.0 Authorization Code Flow with PKCE,

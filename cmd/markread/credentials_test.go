@@ -77,7 +77,7 @@ func TestMarkTakesOneKindOfCredentials(t *testing.T) {
 			"X_CLIENT_ID is not set: renewing the token in " + stored + " needs your X app's OAuth 2.0 client ID"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runProbe(t, tt.env, append(tt.args, "g1", "5")...)
+			code, stdout, stderr := runMarkread(t, tt.env, append(tt.args, "g1", "5")...)
 			if code != exitUsage || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 || stdout != "" {
 				t.Errorf("exit %d, stderr %q; want 2 and one line saying %q", code, stderr, tt.want)
 			}
@@ -126,7 +126,7 @@ func TestMarkWithABadTokenFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runProbe(t, env, "--token-file", tt.path, "g1", "5")
+			code, stdout, stderr := runMarkread(t, env, "--token-file", tt.path, "g1", "5")
 			// Through the Client, the source's words (naming the file) come with the client-core change,
 			// which passes a token source's error through; until then only the exit code is checked there.
 			if code != tt.code || tt.code != exitAuth && !strings.Contains(stderr, tt.path) || strings.Count(stderr, "\n") != 1 {
@@ -157,7 +157,7 @@ func issueStored(t *testing.T, secret string, opts ...apitest.Option) (*apitest.
 func TestMarkRenewsTheStoredToken(t *testing.T) {
 	srv, tok, path := issueStored(t, "")
 	env := with(oauthEnv(srv, "app"))
-	code, stdout, stderr := runProbe(t, env, "--token-file", path, "g1", "5")
+	code, stdout, stderr := runMarkread(t, env, "--token-file", path, "g1", "5")
 	if code != exitOK || srv.RefreshRequests() != 1 {
 		t.Fatalf("exit %d, %d refreshes, stderr %q; want 0 after one refresh", code, srv.RefreshRequests(), stderr)
 	}
@@ -175,7 +175,7 @@ func TestMarkRenewsTheStoredToken(t *testing.T) {
 func TestMarkWithARevokedLoginExits3(t *testing.T) {
 	srv, tok, path := issueStored(t, "")
 	srv.RevokeRefreshTokens()
-	code, stdout, stderr := runProbe(t, oauthEnv(srv, "app"), "--token-file", path, "g1", "5")
+	code, stdout, stderr := runMarkread(t, oauthEnv(srv, "app"), "--token-file", path, "g1", "5")
 	if code != exitAuth || strings.Count(stderr, "\n") != 1 { // the words: see TestMarkWithABadTokenFile
 		t.Errorf("exit %d, stderr %q; want 3, one line naming the file and markread login", code, stderr)
 	}
@@ -189,7 +189,7 @@ func TestMarkWithARevokedLoginExits3(t *testing.T) {
 func TestMarkWhenTheAppIsRefusedExits3(t *testing.T) {
 	srv, tok, path := issueStored(t, "the-right-secret-6b0e")
 	env := with(oauthEnv(srv, "app"), "X_CLIENT_SECRET", "a-wrong-secret-2c7f")
-	code, stdout, stderr := runProbe(t, env, "--token-file", path, "g1", "5")
+	code, stdout, stderr := runMarkread(t, env, "--token-file", path, "g1", "5")
 	if code != exitAuth || !strings.Contains(stderr, "X_CLIENT_SECRET") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("exit %d, stderr %q; want 3 and one line naming X_CLIENT_SECRET", code, stderr)
 	}
@@ -202,7 +202,7 @@ func TestMarkWhenRenewalCannotConnectExits1(t *testing.T) {
 	ln, redirect := listenLoopback(t)
 	_ = ln.Close()
 	env := with(oauthEnv(srv, "app"), "MARKREAD_TOKEN_URL", strings.TrimSuffix(redirect, "/callback")+apitest.TokenPath)
-	if code, _, stderr := runProbe(t, env, "--max-retries", "0", "--token-file", path, "g1", "5"); code != exitFailure {
+	if code, _, stderr := runMarkread(t, env, "--max-retries", "0", "--token-file", path, "g1", "5"); code != exitFailure {
 		t.Errorf("exit %d, stderr %q; want 1", code, stderr)
 	}
 }
@@ -211,7 +211,7 @@ func TestMarkWithOAuth1(t *testing.T) {
 	srv := apitest.NewServer(apitest.WithOAuth1(oauth1Env["X_OAUTH1_CONSUMER_KEY"], oauth1Env["X_OAUTH1_CONSUMER_SECRET"],
 		oauth1Env["X_OAUTH1_ACCESS_TOKEN"], oauth1Env["X_OAUTH1_ACCESS_TOKEN_SECRET"]))
 	defer srv.Close()
-	code, stdout, stderr := runProbe(t, with(oauth1Env, "X_API_BASE_URL", srv.URL), "g1", "5")
+	code, stdout, stderr := runMarkread(t, with(oauth1Env, "X_API_BASE_URL", srv.URL), "g1", "5")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -220,7 +220,7 @@ func TestMarkWithOAuth1(t *testing.T) {
 	}
 
 	wrong := with(oauth1Env, "X_API_BASE_URL", srv.URL, "X_OAUTH1_ACCESS_TOKEN_SECRET", "a-wrong-token-secret-0123")
-	code, stdout2, stderr2 := runProbe(t, wrong, "g1", "6")
+	code, stdout2, stderr2 := runMarkread(t, wrong, "g1", "6")
 	if code != exitAuth || !strings.Contains(stderr2, "X_OAUTH1_*") {
 		t.Errorf("a wrong secret: exit %d, stderr %q; want 3 naming X_OAUTH1_*", code, stderr2)
 	}
@@ -246,7 +246,7 @@ func TestMarkRenewalAgainstAnEchoingTokenEndpoint(t *testing.T) {
 	srv, tok, path := issueStored(t, secret)
 	env := with(oauthEnv(srv, "app"), "X_CLIENT_SECRET", secret, "MARKREAD_TOKEN_URL", hostile.URL)
 	for _, args := range [][]string{{"g1", "5"}, {"g1", "5", "--json"}} {
-		code, stdout, stderr := runProbe(t, env, append([]string{"--max-retries", "0", "--token-file", path}, args...)...)
+		code, stdout, stderr := runMarkread(t, env, append([]string{"--max-retries", "0", "--token-file", path}, args...)...)
 		if code == exitOK || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("%q: exit %d, stderr %q; want a failure on one line", args, code, stderr)
 		}

@@ -25,7 +25,7 @@ func TestMarkRefusesATokenFileThatIsAFIFO(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		code, _, stderr := runProbe(t, map[string]string{"X_API_BASE_URL": "http://127.0.0.1:1", "X_CLIENT_ID": "app"}, "--timeout", "50ms", "--token-file", fifo, "g1", "5")
+		code, _, stderr := runMarkread(t, map[string]string{"X_API_BASE_URL": "http://127.0.0.1:1", "X_CLIENT_ID": "app"}, "--timeout", "50ms", "--token-file", fifo, "g1", "5")
 		done <- result{code, stderr}
 	}()
 	hangGuard := time.NewTimer(10 * time.Second) // a hang guard only: the refusal needs no I/O

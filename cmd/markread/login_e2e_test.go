@@ -299,7 +299,7 @@ func TestLoginHeadless(t *testing.T) {
 	if tok.RefreshToken == "" || tok.Extra("scope") != "users.read dm.write tweet.read offline.access" {
 		t.Errorf("stored token: refresh token %v, scope %v", tok.RefreshToken != "", tok.Extra("scope"))
 	}
-	code, stdout, stderr := runProbe(t, env, "--token-file", tokenFile, "g1", "5")
+	code, stdout, stderr := runMarkread(t, env, "--token-file", tokenFile, "g1", "5")
 	if code != exitOK {
 		t.Fatalf("mark with the stored token: exit %d: %s", code, stderr)
 	}
@@ -487,7 +487,7 @@ func TestServeOAuthUsageErrors(t *testing.T) {
 		{nil, []string{"--client-id", "app", "--addr", "127.0.0.1:8080"}, "where serve itself listens"},
 		{map[string]string{"X_OAUTH1_CONSUMER_KEY": "k-0123"}, nil, "OAuth 1.0a needs all four"},
 	} {
-		code, _, stderr := runProbe(t, tt.env, append([]string{"serve", "--addr", "127.0.0.1:0"}, tt.args...)...)
+		code, _, stderr := runMarkread(t, tt.env, append([]string{"serve", "--addr", "127.0.0.1:0"}, tt.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("%v %q: exit %d, stderr %q; want 2 and one line saying %q", tt.env, tt.args, code, stderr, tt.want)
 		}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -59,9 +60,9 @@ Flags:
   --token-file PATH   the token file markread login wrote (default: markread/token.json in your config
                       directory); it must be a regular file, yours, mode 0600
   --base-url URL      the API's base URL (default $X_API_BASE_URL, else ` + api.DefaultBaseURL + `)
-  --timeout D         give up after D, retries and a renewal of the token included (default 30s)
-  --max-retries N     retries after a network error or a 5xx (default 3); a 503's Retry-After is waited
-                      out when within 8s; a rate limit (429) is reported, not waited out
+  --timeout D         give up after D, retries included (default ` + api.DefaultTimeout.String() + `); a renewal already sent is saved
+  --max-retries N     retries after a network error or a 5xx (default ` + strconv.Itoa(api.DefaultMaxRetries) + `); a 503's short Retry-After is
+                      waited out; a rate limit (429) is reported, not waited out
   --json              print one JSON object on stdout, on success and on failure
   -h, --help          show this help
   --version           show markread's version

@@ -54,7 +54,7 @@ func runMark(ctx context.Context, args []string, env func(string) string, stdout
 	fs := newFlags("markread")
 	tokenFile := fs.String("token-file", "", "")
 	baseURL := fs.String("base-url", "", "")
-	timeout := fs.Duration("timeout", 30*time.Second, "")
+	timeout := fs.Duration("timeout", api.DefaultTimeout, "")
 	maxRetries := fs.Int("max-retries", api.DefaultMaxRetries, "")
 	asJSON := fs.Bool("json", false, "")
 	version := fs.Bool("version", false, "")

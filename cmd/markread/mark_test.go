@@ -11,10 +11,10 @@ import (
 	"testing"
 )
 
-const probeToken = "probe-secret-token-0123456789abc"
+const testToken = "test-secret-token-0123456789abc"
 
-// runProbe runs the command in-process with env as its whole environment.
-func runProbe(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+// runMarkread runs the command in-process with env as its whole environment.
+func runMarkread(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
@@ -33,7 +33,7 @@ func TestMarkRefusesARedirectToAnotherOrigin(t *testing.T) {
 		w.WriteHeader(http.StatusTemporaryRedirect)
 	}))
 	defer srv.Close()
-	code, out, errOut := runProbe(t, map[string]string{"X_ACCESS_TOKEN": probeToken, "X_API_BASE_URL": srv.URL}, "g1", "5")
+	code, out, errOut := runMarkread(t, map[string]string{"X_ACCESS_TOKEN": testToken, "X_API_BASE_URL": srv.URL}, "g1", "5")
 	if code != exitFailure {
 		t.Errorf("exit %d (%q %q), want 1: the mark went to another origin", code, out, errOut)
 	}
@@ -45,7 +45,7 @@ func TestMarkQuotesTheCallersInput(t *testing.T) {
 		{"--\x1b[31mevil\nmarkread: forged", "g1", "5"},
 		{"--token-file", filepath.Join(t.TempDir(), "no\x1b[2Jsuch\nfile"), "g1", "5"},
 	} {
-		_, _, errOut := runProbe(t, map[string]string{"X_CLIENT_ID": "app"}, args...)
+		_, _, errOut := runMarkread(t, map[string]string{"X_CLIENT_ID": "app"}, args...)
 		if strings.ContainsAny(strings.TrimSuffix(errOut, "\n"), "\x1b\n") {
 			t.Errorf("args %q: stderr %q carries raw control characters", args, errOut)
 		}
@@ -56,7 +56,7 @@ func TestMarkQuotesTheCallersInput(t *testing.T) {
 func TestMarkDoesNotPrintTheBaseURLsSecrets(t *testing.T) {
 	const pw = "hunter2-base-url-secret"
 	for _, u := range []string{"https://u:" + pw + "@api.x.com", "https://api.x.com/?access_token=" + pw, "https://api.x.com/#" + pw, "http://" + pw + ".example"} {
-		_, out, errOut := runProbe(t, map[string]string{"X_ACCESS_TOKEN": probeToken}, "--json", "--base-url", u, "g1", "5")
+		_, out, errOut := runMarkread(t, map[string]string{"X_ACCESS_TOKEN": testToken}, "--json", "--base-url", u, "g1", "5")
 		if strings.Contains(out+errOut, pw) {
 			t.Errorf("base URL secret echoed: %s %s", out, errOut)
 		}
@@ -69,7 +69,7 @@ func TestMarkRefusesWhatValidateSequenceIDRefuses(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
 	defer srv.Close()
 	for _, seq := range []string{"+5", "-5", "5 ", " 5", "0x10", "١٢", "５", "1e3", "1_000", "g1940387460021112832", "1:2", "1-2", ""} {
-		code, _, errOut := runProbe(t, map[string]string{"X_ACCESS_TOKEN": probeToken, "X_API_BASE_URL": srv.URL}, "1940387512345678901", seq)
+		code, _, errOut := runMarkread(t, map[string]string{"X_ACCESS_TOKEN": testToken, "X_API_BASE_URL": srv.URL}, "1940387512345678901", seq)
 		// The api's own prefix goes with the client-core change; the command adds one, once.
 		if code != exitUsage || !strings.HasPrefix(errOut, "markread: ") || strings.Count(errOut, "\n") != 1 {
 			t.Errorf("seq %q: exit %d, stderr %q", seq, code, errOut)
@@ -111,7 +111,7 @@ func TestMarkRenewalFailuresExitByCause(t *testing.T) {
 			srv, tok, path := issueStored(t, "")
 			env := with(oauthEnv(srv, "app"), "MARKREAD_TOKEN_URL", tokenEndpoint.URL)
 			// No retries: the exit code by cause is the point, not the Client's backoff after X's hiccup.
-			code, stdout, stderr := runProbe(t, env, "--max-retries", "0", "--token-file", path, "g1", "5")
+			code, stdout, stderr := runMarkread(t, env, "--max-retries", "0", "--token-file", path, "g1", "5")
 			if code != c.want || strings.Count(stderr, "\n") != 1 {
 				t.Errorf("exit %d, stderr %q; want %d and one line", code, stderr, c.want)
 			}

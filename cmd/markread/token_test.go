@@ -54,7 +54,7 @@ func TestTokenAndLogout(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "markread", "token.json")
 	const access, refresh = "status-access-token-4e1b", "status-refresh-token-8c2d"
 
-	code, stdout, stderr := runProbe(t, nil, "token", "--token-file", path)
+	code, stdout, stderr := runMarkread(t, nil, "token", "--token-file", path)
 	if code != exitAuth || !strings.Contains(stderr, path) || !strings.Contains(stderr, "markread login") || stdout != "" {
 		t.Errorf("no token: exit %d, stdout %q, stderr %q; want 3 naming the file and markread login", code, stdout, stderr)
 	}
@@ -62,35 +62,35 @@ func TestTokenAndLogout(t *testing.T) {
 	tok := (&oauth2.Token{AccessToken: access, RefreshToken: refresh, Expiry: time.Now().Add(-time.Hour)}).
 		WithExtra(map[string]any{"scope": "users.read dm.write tweet.read offline.access"})
 	writeTokenFileAt(t, path, tok)
-	code, stdout, stderr = runProbe(t, nil, "token", "--token-file", path)
+	code, stdout, stderr = runMarkread(t, nil, "token", "--token-file", path)
 	if code != exitOK || !strings.Contains(stdout, "a token is stored in "+path) || !strings.Contains(stdout, "markread renews it") {
 		t.Errorf("an expired, renewable token: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	noSecrets(t, []string{stdout, stderr}, access, refresh)
 
 	writeTokenFileAt(t, path, &oauth2.Token{AccessToken: access, Expiry: time.Now().Add(-time.Hour)})
-	if code, stdout, _ = runProbe(t, nil, "token", "--token-file", path); code != exitAuth || !strings.Contains(stdout, "run markread login") {
+	if code, stdout, _ = runMarkread(t, nil, "token", "--token-file", path); code != exitAuth || !strings.Contains(stdout, "run markread login") {
 		t.Errorf("an expired token without a refresh token: exit %d, stdout %q; want 3 saying to log in", code, stdout)
 	}
 
-	if code, stdout, stderr = runProbe(t, nil, "logout", "--token-file", path); code != exitOK || !strings.Contains(stdout, "logged out: deleted "+path) {
+	if code, stdout, stderr = runMarkread(t, nil, "logout", "--token-file", path); code != exitOK || !strings.Contains(stdout, "logged out: deleted "+path) {
 		t.Errorf("logout: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("the token file is still there: %v", err)
 	}
-	if code, stdout, _ = runProbe(t, nil, "logout", "--token-file", path); code != exitOK || !strings.Contains(stdout, "no token was stored") {
+	if code, stdout, _ = runMarkread(t, nil, "logout", "--token-file", path); code != exitOK || !strings.Contains(stdout, "no token was stored") {
 		t.Errorf("logout again: exit %d, stdout %q", code, stdout)
 	}
 
 	if err := os.WriteFile(path, []byte("{corrupt"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, stderr = runProbe(t, nil, "token", "--token-file", path); code != exitUsage || !strings.Contains(stderr, path) || strings.Count(stderr, "\n") != 1 {
+	if code, _, stderr = runMarkread(t, nil, "token", "--token-file", path); code != exitUsage || !strings.Contains(stderr, path) || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("a corrupt file: exit %d, stderr %q; want 2 and one line naming it", code, stderr)
 	}
 	for _, args := range [][]string{{"token", "extra"}, {"logout", "--token-file"}, {"token", "--json"}} {
-		if code, _, stderr = runProbe(t, nil, args...); code != exitUsage || strings.Count(stderr, "\n") != 1 {
+		if code, _, stderr = runMarkread(t, nil, args...); code != exitUsage || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and one line", args, code, stderr)
 		}
 	}
@@ -111,7 +111,7 @@ func writeTokenFileAt(t *testing.T, path string, tok *oauth2.Token) {
 // directory and a lock file.
 func TestLogoutWithNothingStoredWritesNothing(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "markread")
-	code, stdout, _ := runProbe(t, nil, "logout", "--token-file", filepath.Join(dir, "token.json"))
+	code, stdout, _ := runMarkread(t, nil, "logout", "--token-file", filepath.Join(dir, "token.json"))
 	if code != exitOK || !strings.Contains(stdout, "no token was stored") {
 		t.Errorf("exit %d, stdout %q; want 0 saying no token was stored", code, stdout)
 	}
