@@ -122,7 +122,7 @@ func TestFormattingAClientNeverShowsTheToken(t *testing.T) {
 	}
 }
 
-// oddTypeSource hands out a token whose type holds a space: what is scrubbed must be the token itself.
+// oddTypeSource hands out a token whose type holds a space: what is redacted must be the token itself.
 type oddTypeSource struct{}
 
 func (oddTypeSource) Token() (*oauth2.Token, error) {

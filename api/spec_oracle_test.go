@@ -27,7 +27,7 @@ func problemFieldsByJSONName() map[string]string {
 }
 
 // Every property of the spec's Problem schema must be a field of Problem that decoding fills, rather than
-// something left in Extra, and a text member must be scrubbed of a token a server echoes.
+// something left in Extra, and a text member must be redacted of a token a server echoes.
 func TestProblemHasEveryPropertyOfTheSpecsProblem(t *testing.T) {
 	want, err := specoracle.ForTest(t).Problem()
 	if err != nil {

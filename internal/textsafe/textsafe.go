@@ -54,21 +54,6 @@ func Cut(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// IsOAuthErrorCode reports whether code has the shape of an OAuth error code (RFC 6749's registered codes:
-// 1 to 64 of a-z and _), which makes it safe to show. An endpoint that echoes its request sends
-// something else there, such as an HTTP Basic credential, which no scrubbing of the plain secret finds.
-func IsOAuthErrorCode(code string) bool {
-	if code == "" || len(code) > 64 {
-		return false
-	}
-	for _, c := range []byte(code) {
-		if (c < 'a' || c > 'z') && c != '_' {
-			return false
-		}
-	}
-	return true
-}
-
 // Redacted stands in for a secret wherever a server echoed it.
 const Redacted = "[REDACTED]"
 

@@ -1,7 +1,6 @@
 package textsafe
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -33,18 +32,6 @@ func TestCut(t *testing.T) {
 	} {
 		if got := Cut(tc.in, tc.n); got != tc.want {
 			t.Errorf("Cut(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
-		}
-	}
-}
-
-func TestIsOAuthErrorCode(t *testing.T) {
-	for code, want := range map[string]bool{
-		"invalid_grant": true, "unauthorized_client": true,
-		"": false, "Basic YXBwOnNlY3JldA==": false, "invalid grant": false, "INVALID_GRANT": false,
-		strings.Repeat("a", 65): false,
-	} {
-		if got := IsOAuthErrorCode(code); got != want {
-			t.Errorf("IsOAuthErrorCode(%q) = %v, want %v", code, got, want)
 		}
 	}
 }
