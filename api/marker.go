@@ -139,8 +139,7 @@ func WithMarkPacing(on bool) MarkerOption {
 	}
 }
 
-// WithMarkErrorHandler sets a function told of every *MarkError, from the workers; it must not call Flush
-// or Close, which wait for the workers.
+// WithMarkErrorHandler sets a function the workers tell of every *MarkError; it must not call Flush or Close.
 func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID string, err error)) MarkerOption {
 	return func(m *Marker) error {
 		m.onError = handler
@@ -242,9 +241,8 @@ func (m *Marker) Flush(ctx context.Context) error {
 	return m.takeFailures(m.sendPending(ctx, "Flush"))
 }
 
-// Close stops accepting marks, flushes, and stops the workers. When ctx ends first, it cancels the sends
-// in flight and fails every mark not confirmed with ErrMarkerClosed (those in flight reach the error
-// handler as they end), returning by ctx's deadline.
+// Close stops accepting marks, flushes, and stops the workers; when ctx ends first, it fails every mark
+// not confirmed with ErrMarkerClosed and returns.
 func (m *Marker) Close(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
