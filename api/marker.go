@@ -256,21 +256,18 @@ func (m *Marker) Close(ctx context.Context) error {
 		lead = fmt.Errorf("%w; their marks are reported as failed", lead)
 		m.cancel() // the sends in flight end, or not (a token source may ignore it): Close does not wait
 		for _, k := range m.busy {
-			if k.sending != "" {
-				m.fail(k, k.sending, fmt.Errorf("%w while the mark was being sent: %w", ErrMarkerClosed, ctx.Err()))
-			}
-			if k.sending != "" && k.pending != "" { // not in m.due: queued behind the send
-				m.fail(k, k.pending, fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctx.Err()))
-				k.pending = ""
-			}
-		}
-		for _, k := range m.due {
-			cause := fmt.Errorf("%w before the mark was sent: %w", ErrMarkerClosed, ctx.Err())
+			cause := fmt.Errorf("%w before X confirmed the mark: %w", ErrMarkerClosed, ctx.Err())
 			if k.lastFault != nil {
 				cause = fmt.Errorf("%w; its last try failed: %w", cause, k.lastFault)
 			}
-			delete(m.busy, k.id)
-			m.fail(k, k.pending, cause) // the workers report it after Close returns, which keeps its deadline
+			for _, seq := range []string{k.sending, k.pending} { // the workers report them after Close returns
+				if seq != "" {
+					m.fail(k, seq, cause)
+				}
+			}
+			if k.pending = ""; k.sending == "" {
+				delete(m.busy, k.id)
+			}
 		}
 		m.due, m.pending = nil, 0
 	}
