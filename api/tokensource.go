@@ -62,8 +62,14 @@ func NewStoreTokenSource(ctx context.Context, conf *oauth2.Config, store TokenSt
 		r.endpoint += " at " + textsafe.OneLine(originOf(u)) // its path or query may hold a credential
 	}
 	// handedOut sets the margin in Expiry (a token that needs renewal is expired already), so none is added.
-	return oauth2.ReuseTokenSourceWithExpiry(handedOut(tok), r, time.Nanosecond), nil
+	return tokenFunc(oauth2.ReuseTokenSourceWithExpiry(handedOut(tok), r, time.Nanosecond).Token), nil
 }
+
+// tokenFunc is a TokenSource as a func value, which every fmt verb prints as an address: the tokens stay
+// out of reach, as the Client's credentials do (see authorizer).
+type tokenFunc func() (*oauth2.Token, error)
+
+func (f tokenFunc) Token() (*oauth2.Token, error) { return f() }
 
 // withoutRedirects returns ctx with a copy of its oauth2.HTTPClient that follows no redirect: a 307 or
 // 308 would re-send the refresh token and the Basic credential to wherever it points.
