@@ -412,11 +412,11 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 	m.inFlight--
 	var again time.Time // when a mark that did not go through is due again
 	switch {
+	case m.ctx.Err() != nil && !higher(seq, k.done): // Close gave up on it and reported it, whatever X said
 	case err == nil:
 		m.stats.Confirmed++
 		k.sent, k.done, k.faults, k.lastFault = seq, seq, 0, nil
 		m.holds, m.faultStreak, m.backoffUntil = 0, 0, time.Time{}
-	case m.ctx.Err() != nil && !higher(seq, k.done): // Close gave up on it and reported it
 	case m.ctx.Err() != nil:
 		m.fail(k, seq, fmt.Errorf("%w while the mark was being sent: %w", ErrMarkerClosed, err))
 	case errors.Is(err, ErrRateLimited) && errors.As(err, &apiErr):
