@@ -342,3 +342,19 @@ func TestSecretsStayOut(t *testing.T) {
 		t.Errorf("log = %q, want the retry's attempt and status", logs.String())
 	}
 }
+
+// A server that sends a token with its first letter turned into a control character gets it back from
+// no escaping: the one-line form of what it sent is redacted too.
+func TestEscapingCannotSpellTheToken(t *testing.T) {
+	const token = "nSECRET0123"
+	c := setup(t, reply(400, "application/problem+json", `{"detail":"\nSECRET0123","errors":[{"message":"\tSECRET0123"}]}`),
+		WithToken(token), WithMaxRetries(0))
+	_, err := c.MarkConversationRead(context.Background(), "1", "2")
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(everyVerb(err), token) {
+		t.Errorf("the error spells the token: %v", err)
+	}
+}

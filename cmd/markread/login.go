@@ -173,9 +173,10 @@ func (f *loginFlow) ownState(query url.Values) bool {
 func (f *loginFlow) checkRedirect(query url.Values) (code string, err error) {
 	stateOK := f.ownState(query)
 	if query.Has("error") {
-		msg := "X did not authorize markread: " + strconv.Quote(textsafe.Cut(query.Get("error"), 64))
+		// The page that sent it may echo what it was sent: the secrets go before the text is cut.
+		msg := "X did not authorize markread: " + strconv.Quote(textsafe.Cut(textsafe.Redact(query.Get("error"), f.secrets...), 64))
 		if desc := query.Get("error_description"); desc != "" {
-			msg += " (" + strconv.Quote(textsafe.Cut(desc, 200)) + ")"
+			msg += " (" + strconv.Quote(textsafe.Cut(textsafe.Redact(desc, f.secrets...), 200)) + ")"
 		}
 		if !stateOK {
 			msg += "; the answer's state is not this login's, so it may not come from X"

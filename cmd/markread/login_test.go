@@ -104,6 +104,8 @@ func TestCheckRedirect(t *testing.T) {
 			exitAuth, "may not come from X"},
 		{"a hostile error", url.Values{"error": {"x\nmarkread: logged in\x1b[2K"}, "error_description": {strings.Repeat("\n\x1b", 500)}, "state": {flow.state}},
 			exitAuth, `"x\nmarkread: logged in\x1b[2K"`},
+		{"an echo of the secrets", url.Values{"error": {flow.verifier}, "error_description": {"v=" + flow.verifier}, "state": {"forged"}},
+			exitAuth, `X did not authorize markread: "[REDACTED]" ("v=[REDACTED]")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

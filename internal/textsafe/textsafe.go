@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -57,11 +58,29 @@ func Cut(s string, n int) string {
 // Redacted stands in for a secret wherever a server echoed it.
 const Redacted = "[REDACTED]"
 
-// Redact returns s with every exact occurrence of each secret replaced by Redacted. A text shorter than a
-// secret cannot hold it, so the common case costs a length comparison.
+// Redact returns s with every exact occurrence of each secret replaced by Redacted, the longest first, so
+// that a short secret inside a longer one cannot break it before it is found. OneLine writes a control
+// character as \n or \x1b, which with the letters after it can spell a secret a server sent with its first
+// letter changed: such a text comes back escaped, and redacted.
 func Redact(s string, secrets ...string) string {
-	for _, secret := range secrets {
-		if secret != "" && len(s) >= len(secret) && strings.Contains(s, secret) {
+	s = replace(s, secrets)
+	if line := OneLine(s); line != s {
+		if clean := replace(line, secrets); clean != line {
+			return clean
+		}
+	}
+	return s
+}
+
+func replace(s string, secrets []string) string {
+	// A text shorter than a secret cannot hold it: the common case costs length comparisons.
+	if !slices.ContainsFunc(secrets, func(secret string) bool {
+		return secret != "" && len(s) >= len(secret) && strings.Contains(s, secret)
+	}) {
+		return s
+	}
+	for _, secret := range slices.SortedFunc(slices.Values(secrets), func(a, b string) int { return len(b) - len(a) }) {
+		if secret != "" {
 			s = strings.ReplaceAll(s, secret, Redacted)
 		}
 	}

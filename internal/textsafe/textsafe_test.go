@@ -1,6 +1,7 @@
 package textsafe
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -48,6 +49,25 @@ func TestRedactReplacesEveryExactOccurrence(t *testing.T) {
 	for _, tt := range tests {
 		if got := Redact(tt.s, "abc", "", "xyz"); got != tt.want {
 			t.Errorf("Redact(%q) = %q, want %q", tt.s, got, tt.want)
+		}
+	}
+}
+
+func TestRedactCannotBeOutwitted(t *testing.T) {
+	tests := []struct {
+		name, s string
+		secrets []string
+	}{
+		{"a short secret inside a longer one", "code Zq7-secret-value", []string{"Z", "Zq7-secret-value"}},
+		{"a control character for the first letter", "detail \nSECRET0123", []string{"nSECRET0123"}},
+		{"an escape for the first letters", "detail \x1bSECRET", []string{"x1bSECRET"}},
+	}
+	for _, tt := range tests {
+		got := Redact(tt.s, tt.secrets...)
+		for _, secret := range tt.secrets[len(tt.secrets)-1:] {
+			if strings.Contains(got, secret) || strings.Contains(OneLine(got), secret) {
+				t.Errorf("%s: Redact(%q) = %q, which shows %q", tt.name, tt.s, got, secret)
+			}
 		}
 	}
 }
