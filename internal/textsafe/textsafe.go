@@ -17,6 +17,13 @@ import (
 // other control characters (ANSI escapes among them), invisible format characters such as bidi overrides,
 // and invalid UTF-8, the way strconv.Quote writes them (\n, \x1b, \u202e); everything else is kept.
 func OneLine(s string) string {
+	ascii := true // printable ASCII, the usual case, is checked byte by byte
+	for i := 0; i < len(s) && ascii; i++ {
+		ascii = ' ' <= s[i] && s[i] <= '~'
+	}
+	if ascii {
+		return s
+	}
 	clean := true
 	for _, r := range s {
 		if r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ' {
@@ -73,10 +80,11 @@ func Redact(s string, secrets ...string) string {
 }
 
 func replace(s string, secrets []string) string {
-	// A text shorter than a secret cannot hold it: the common case costs length comparisons.
-	if !slices.ContainsFunc(secrets, func(secret string) bool {
-		return secret != "" && len(s) >= len(secret) && strings.Contains(s, secret)
-	}) {
+	found := false // a text shorter than a secret cannot hold it: the common case costs a comparison
+	for _, secret := range secrets {
+		found = found || secret != "" && len(s) >= len(secret) && strings.Contains(s, secret)
+	}
+	if !found {
 		return s
 	}
 	for _, secret := range slices.SortedFunc(slices.Values(secrets), func(a, b string) int { return len(b) - len(a) }) {
