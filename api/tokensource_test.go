@@ -793,3 +793,27 @@ func TestStoreTokenSourceSavesNoSecretEchoedInTheScope(t *testing.T) {
 		t.Errorf("the saved token's scope keeps a secret of the exchange, or lost its scope")
 	}
 }
+
+// A token that lives 5 seconds (markread serve --token-lifetime 5s) is renewed a quarter of its lifetime
+// before it expires, not on every call: 900 calls over 90 seconds make about 90 / 3.75 = 24 renewals.
+// With the fixed minute margin, each of the 900 renewed.
+func TestStoreTokenSourceRenewsAShortLivedTokenByItsLifetime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newTokenFixture(t, apitest.WithAccessTokenLifetime(5*time.Second))
+		ts := f.source(t)
+		for range 900 {
+			tok := mustToken(t, ts)
+			saved, err := f.store.Load(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if saved.AccessToken != tok.AccessToken || !time.Now().Before(saved.Expiry.Add(-time.Second)) {
+				t.Fatal("handed out a token that is not the stored one, or that expires within a second")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if n := f.fake.RefreshRequests(); n < 20 || n > 25 {
+			t.Errorf("%d renewals for 900 calls over 90 s of a 5 s token, want about 24", n)
+		}
+	})
+}

@@ -558,3 +558,43 @@ func TestTokenFileErrorsStayOnOneLineWhateverThePath(t *testing.T) {
 		t.Errorf("err = %q, want the path's line break and escape shown escaped", err)
 	}
 }
+
+// Replace, as a login saves, waits for a renewal under way in another process instead of interleaving.
+func TestFileTokenStoreReplaceWaitsForTheLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "token.json")
+		store, other := newTestStore(t, path), newTestStore(t, path)
+		unlock, err := other.Lock(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- store.Replace(context.Background(), storedToken(time.Time{})) }()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("Replace returned (%v) while another held the lock", err)
+		default:
+		}
+		if err := unlock(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if tok, err := store.Load(context.Background()); err != nil || tok.AccessToken != storedAccess {
+			t.Errorf("after Replace: %v", err)
+		}
+		// And gives up after a minute when the lock stays held.
+		unlock, err = other.Lock(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = unlock() }()
+		err = store.Replace(context.Background(), storedToken(time.Time{}))
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "held the lock for over 1m0s") {
+			t.Errorf("err = %v, want the wait bounded at a minute", err)
+		}
+	})
+}
