@@ -68,12 +68,11 @@ func (p retryPolicy) decide(r attemptResult, jitter float64) (time.Duration, boo
 }
 
 // transient reports whether a failed attempt may succeed if repeated: no usable answer, a 5xx or a 429,
-// or a token source's failure other than a refusal only a person can mend (ErrLoginRequired,
-// ErrClientRefused, or x/oauth2's invalid_grant, invalid_client, unauthorized_client). The Client's retry rule and
-// the Marker share it.
+// or a token source's failure other than a refusal only a person can mend (see refusal). The Client's
+// retry rule and the Marker share it.
 func transient(err error) bool {
 	var apiErr *APIError
-	var refusal *oauth2.RetrieveError
+	var retrieve *oauth2.RetrieveError
 	switch {
 	case err == nil:
 		return false
@@ -83,11 +82,23 @@ func transient(err error) bool {
 		errors.Is(err, ErrInvalidConversationID), errors.Is(err, ErrInvalidSequenceID),
 		errors.Is(err, ErrLoginRequired), errors.Is(err, ErrClientRefused):
 		return false // the same request meets the same answer
-	case errors.As(err, &refusal):
-		return refusal.ErrorCode != "invalid_grant" && refusal.ErrorCode != "invalid_client" &&
-			refusal.ErrorCode != "unauthorized_client"
+	case errors.As(err, &retrieve):
+		return refusal(retrieve) == nil
 	}
 	return true
+}
+
+// refusal is ErrLoginRequired when a token endpoint refused the refresh token (invalid_grant), and
+// ErrClientRefused when it refused the app (invalid_client, unauthorized_client, a 401); nil otherwise.
+func refusal(retrieve *oauth2.RetrieveError) error {
+	switch {
+	case retrieve.ErrorCode == "invalid_grant":
+		return ErrLoginRequired
+	case retrieve.ErrorCode == "invalid_client", retrieve.ErrorCode == "unauthorized_client",
+		retrieve.Response != nil && retrieve.Response.StatusCode == http.StatusUnauthorized:
+		return ErrClientRefused
+	}
+	return nil
 }
 
 // backoff is the capped exponential delay before retry number n (1 for the first), with "equal jitter":

@@ -86,7 +86,7 @@ func TestRetryRule(t *testing.T) {
 
 // TestTransient is the one rule of what may heal by itself, which the Client and the Marker share.
 func TestTransient(t *testing.T) {
-	refusal := func(code string) error {
+	refused := func(code string) error {
 		return fmt.Errorf("%w: %w", ErrNoToken, &oauth2.RetrieveError{ErrorCode: code})
 	}
 	tests := []struct {
@@ -111,10 +111,11 @@ func TestTransient(t *testing.T) {
 		{"login required", fmt.Errorf("%w: %w", ErrNoToken, ErrLoginRequired), false},
 		{"the app refused", fmt.Errorf("%w: %w", ErrNoToken, ErrClientRefused), false},
 		{"token endpoint hiccup", fmt.Errorf("%w: %w", ErrNoToken, errors.New("HTTP 502")), true},
-		{"invalid_grant", refusal("invalid_grant"), false},
-		{"invalid_client", refusal("invalid_client"), false},
-		{"unauthorized_client", refusal("unauthorized_client"), false},
-		{"temporarily_unavailable", refusal("temporarily_unavailable"), true},
+		{"invalid_grant", refused("invalid_grant"), false},
+		{"invalid_client", refused("invalid_client"), false},
+		{"unauthorized_client", refused("unauthorized_client"), false},
+		{"temporarily_unavailable", refused("temporarily_unavailable"), true},
+		{"a 401 without a code", fmt.Errorf("%w: %w", ErrNoToken, &oauth2.RetrieveError{Response: &http.Response{StatusCode: 401}}), false},
 	}
 	for _, tt := range tests {
 		if got := transient(tt.err); got != tt.want {

@@ -191,13 +191,12 @@ func (r *refresher) failure(stored *oauth2.Token, err error) error {
 		if retrieve.ErrorCode != "" {
 			text += " " + textsafe.OneLine(textsafe.Redact(retrieve.ErrorCode, secrets...))
 		}
-		switch {
-		case retrieve.ErrorCode == "invalid_grant":
+		switch refused := refusal(retrieve); refused {
+		case ErrLoginRequired:
 			r.refused = stored.RefreshToken
-			return fmt.Errorf("%s: the refresh token is spent or revoked: %w", text, ErrLoginRequired)
-		case retrieve.ErrorCode == "invalid_client", retrieve.ErrorCode == "unauthorized_client",
-			retrieve.Response.StatusCode == http.StatusUnauthorized:
-			return fmt.Errorf("%s: %w", text, ErrClientRefused)
+			return fmt.Errorf("%s: the refresh token is spent or revoked: %w", text, refused)
+		case ErrClientRefused:
+			return fmt.Errorf("%s: %w", text, refused)
 		}
 		return errors.New(text)
 	case errors.Is(err, context.DeadlineExceeded):
