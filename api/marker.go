@@ -99,52 +99,26 @@ type MarkerOption func(*Marker) error
 
 // WithMarkDelay sets how long a mark waits for later ones to coalesce (default DefaultMarkDelay); 0 sends at once.
 func WithMarkDelay(d time.Duration) MarkerOption {
-	return func(m *Marker) error {
-		m.delay = d
-		if d < 0 {
-			return fmt.Errorf("WithMarkDelay: %v is negative; 0 sends at once", d)
-		}
-		return nil
-	}
+	return func(m *Marker) error { m.delay = d; return nil }
 }
 
 // WithMarkConcurrency sets how many workers send, and so requests in flight (default DefaultMarkConcurrency).
 func WithMarkConcurrency(n int) MarkerOption {
-	return func(m *Marker) error {
-		m.workers = n
-		if n < 1 {
-			return fmt.Errorf("WithMarkConcurrency: %d is below 1", n)
-		}
-		return nil
-	}
+	return func(m *Marker) error { m.workers = n; return nil }
 }
 
 // WithMarkRetention sets how long an idle conversation is remembered, at least d and less than 2d
 // (default DefaultMarkRetention); 0 forgets it at once.
 func WithMarkRetention(d time.Duration) MarkerOption {
-	return func(m *Marker) error {
-		m.retention = d
-		if d < 0 {
-			return fmt.Errorf("WithMarkRetention: %v is negative; 0 forgets a conversation as soon as it is idle", d)
-		}
-		return nil
-	}
+	return func(m *Marker) error { m.retention = d; return nil }
 }
 
 // WithMarkPacing turns pacing to X's rate-limit headers on (the default) or off: off, it sends until a 429.
-func WithMarkPacing(on bool) MarkerOption {
-	return func(m *Marker) error {
-		m.pacing = on
-		return nil
-	}
-}
+func WithMarkPacing(on bool) MarkerOption { return func(m *Marker) error { m.pacing = on; return nil } }
 
 // WithMarkErrorHandler sets a function the workers tell of every *MarkError; it must not call Flush or Close.
 func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID string, err error)) MarkerOption {
-	return func(m *Marker) error {
-		m.onError = handler
-		return nil
-	}
+	return func(m *Marker) error { m.onError = handler; return nil }
 }
 
 // NewMarker returns a Marker that sends through c, and starts its workers.
@@ -161,6 +135,14 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 		if err := opt(m); err != nil {
 			return nil, fmt.Errorf("NewMarker: %w", err)
 		}
+	}
+	switch {
+	case m.delay < 0:
+		return nil, fmt.Errorf("NewMarker: WithMarkDelay: %v is negative; 0 sends at once", m.delay)
+	case m.workers < 1:
+		return nil, fmt.Errorf("NewMarker: WithMarkConcurrency: %d is below 1", m.workers)
+	case m.retention < 0:
+		return nil, fmt.Errorf("NewMarker: WithMarkRetention: %v is negative; 0 forgets a conversation as soon as it is idle", m.retention)
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.cond = sync.NewCond(&m.mu)
@@ -510,3 +492,98 @@ func (e *markErrors) Error() string {
 }
 
 func (e *markErrors) Unwrap() []error { return e.errs }
+
+// The backoffs after a 429 without a reset time and after transient faults, and the longest hold a reset
+// time may cause (X's longest window is a day).
+const (
+	markHoldMin, markHoldMax   = time.Second, time.Minute
+	markRetryMin, markRetryMax = time.Second, 5 * time.Minute
+	maxMarkHold                = 24 * time.Hour
+)
+
+// rateWindow is what the answers said of X's current rate-limit window.
+type rateWindow struct {
+	reset     time.Time // when the window starts over; zero when unknown
+	remaining int       // the lowest count of requests left that an answer gave
+	last      time.Time // when the last send in this window started
+}
+
+func (w rateWindow) known(now time.Time) bool { return now.Before(w.reset) }
+
+// learn returns the window after an answer's headers: the newest window's lowest count, as answers
+// overtake each other, and a reset a day away at most, so that a hostile one cannot stall the Marker.
+func (w rateWindow) learn(rl RateLimit, now time.Time) rateWindow {
+	if rl.Limit <= 0 || !rl.Reset.After(now) {
+		return w
+	}
+	reset := earliest(rl.Reset, now.Add(maxMarkHold))
+	switch {
+	case !w.known(now) || reset.After(w.reset):
+		return rateWindow{reset: reset, remaining: rl.Remaining}
+	case reset.Equal(w.reset):
+		w.remaining = min(w.remaining, rl.Remaining)
+	}
+	return w
+}
+
+// pace is the sending policy (docs/marker.md): whether one more send may start now, given X's window, a
+// hold or backoff until hold, the conversations pending, the sends in flight and whether a Flush skips the
+// spreading; if not, when to ask again (zero: when a send ends or a mark arrives).
+func pace(w rateWindow, hold time.Time, pending, inFlight int, flushing bool, now time.Time) (bool, time.Time) {
+	switch {
+	case now.Before(hold):
+		return false, hold
+	case !w.known(now):
+		return true, time.Time{}
+	case w.remaining <= 0:
+		return false, w.reset
+	}
+	left := w.remaining - inFlight
+	switch {
+	case left <= 0:
+		return false, time.Time{}
+	case flushing || left >= pending || w.last.IsZero():
+		return true, time.Time{}
+	}
+	// The last send started with left+1 requests left: the next one is due a share of what remained then.
+	at := w.last.Add(w.reset.Sub(w.last) / time.Duration(left+1))
+	if now.Before(at) {
+		return false, at
+	}
+	return true, time.Time{}
+}
+
+// keyHeap orders conversations by due time: with one delay for all, the oldest pending comes first.
+type keyHeap []*markKey
+
+func (h keyHeap) Len() int           { return len(h) }
+func (h keyHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h keyHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *keyHeap) Push(x any)        { *h = append(*h, x.(*markKey)) }
+func (h *keyHeap) Pop() any {
+	k := (*h)[len(*h)-1]
+	*h = slices.Delete(*h, len(*h)-1, len(*h)) // it clears the slot, which would keep k alive
+	return k
+}
+
+// higher reports whether sequence ID seq is above than, both read as unsigned integers of any length;
+// "" (no mark) is below everything.
+func higher(seq, than string) bool {
+	a, b := strings.TrimLeft(seq, "0"), strings.TrimLeft(than, "0")
+	return than == "" || cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b)) > 0
+}
+
+// earliest returns the earlier of two times, where zero means none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -73,7 +73,7 @@ func TestRateWindowLearn(t *testing.T) {
 	}
 }
 
-func TestCompareSeq(t *testing.T) {
+func TestHigher(t *testing.T) {
 	tests := []struct {
 		a, b string
 		want int
@@ -88,11 +88,14 @@ func TestCompareSeq(t *testing.T) {
 		{"0000000000000000000000000002", "3", -1},
 	}
 	for _, tt := range tests {
-		if got := compareSeq(tt.a, tt.b); got != tt.want {
-			t.Errorf("compareSeq(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		if got := higher(tt.a, tt.b); got != (tt.want > 0) {
+			t.Errorf("higher(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want > 0)
 		}
-		if got := compareSeq(tt.b, tt.a); got != -tt.want {
-			t.Errorf("compareSeq(%q, %q) = %d, want %d", tt.b, tt.a, got, -tt.want)
+		if got := higher(tt.b, tt.a); got != (tt.want < 0) {
+			t.Errorf("higher(%q, %q) = %v, want %v", tt.b, tt.a, got, tt.want < 0)
 		}
+	}
+	if !higher("0", "") {
+		t.Error(`higher("0", "") = false: no mark is below every sequence ID`)
 	}
 }
