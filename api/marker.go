@@ -95,30 +95,24 @@ func (e *MarkError) Error() string {
 func (e *MarkError) Unwrap() error { return e.Err }
 
 // MarkerOption configures a Marker; NewMarker reports a value that cannot work as an error naming it.
-type MarkerOption func(*Marker) error
+type MarkerOption func(*Marker)
 
 // WithMarkDelay sets how long a mark waits for later ones to coalesce (default DefaultMarkDelay); 0 sends at once.
-func WithMarkDelay(d time.Duration) MarkerOption {
-	return func(m *Marker) error { m.delay = d; return nil }
-}
+func WithMarkDelay(d time.Duration) MarkerOption { return func(m *Marker) { m.delay = d } }
 
 // WithMarkConcurrency sets how many workers send, and so requests in flight (default DefaultMarkConcurrency).
-func WithMarkConcurrency(n int) MarkerOption {
-	return func(m *Marker) error { m.workers = n; return nil }
-}
+func WithMarkConcurrency(n int) MarkerOption { return func(m *Marker) { m.workers = n } }
 
 // WithMarkRetention sets how long an idle conversation is remembered, at least d and less than 2d
 // (default DefaultMarkRetention); 0 forgets it at once.
-func WithMarkRetention(d time.Duration) MarkerOption {
-	return func(m *Marker) error { m.retention = d; return nil }
-}
+func WithMarkRetention(d time.Duration) MarkerOption { return func(m *Marker) { m.retention = d } }
 
 // WithMarkPacing turns pacing to X's rate-limit headers on (the default) or off: off, it sends until a 429.
-func WithMarkPacing(on bool) MarkerOption { return func(m *Marker) error { m.pacing = on; return nil } }
+func WithMarkPacing(on bool) MarkerOption { return func(m *Marker) { m.pacing = on } }
 
 // WithMarkErrorHandler sets a function the workers tell of every *MarkError; it must not call Flush or Close.
 func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID string, err error)) MarkerOption {
-	return func(m *Marker) error { m.onError = handler; return nil }
+	return func(m *Marker) { m.onError = handler }
 }
 
 // NewMarker returns a Marker that sends through c, and starts its workers.
@@ -132,9 +126,7 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 		if opt == nil {
 			return nil, fmt.Errorf("NewMarker: option %d is nil", i+1)
 		}
-		if err := opt(m); err != nil {
-			return nil, fmt.Errorf("NewMarker: %w", err)
-		}
+		opt(m)
 	}
 	switch {
 	case m.delay < 0:
@@ -399,8 +391,6 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 		m.stats.Confirmed++
 		k.sent, k.done, k.faults, k.lastFault = seq, seq, 0, nil
 		m.holds, m.faultStreak, m.backoffUntil = 0, 0, time.Time{}
-	case m.ctx.Err() != nil:
-		m.fail(k, seq, fmt.Errorf("%w while the mark was being sent: %w", ErrMarkerClosed, err))
 	case errors.Is(err, ErrRateLimited) && errors.As(err, &apiErr):
 		m.stats.RateLimited++
 		again = now
@@ -513,11 +503,9 @@ func (w rateWindow) known(now time.Time) bool { return now.Before(w.reset) }
 // learn returns the window after an answer's headers: the newest window's lowest count, as answers
 // overtake each other, and a reset a day away at most, so that a hostile one cannot stall the Marker.
 func (w rateWindow) learn(rl RateLimit, now time.Time) rateWindow {
-	if rl.Limit <= 0 || !rl.Reset.After(now) {
-		return w
-	}
 	reset := earliest(rl.Reset, now.Add(maxMarkHold))
 	switch {
+	case rl.Limit <= 0 || !rl.Reset.After(now): // no window
 	case !w.known(now) || reset.After(w.reset):
 		return rateWindow{reset: reset, remaining: rl.Remaining}
 	case reset.Equal(w.reset):
@@ -530,6 +518,9 @@ func (w rateWindow) learn(rl RateLimit, now time.Time) rateWindow {
 // hold or backoff until hold, the conversations pending, the sends in flight and whether a Flush skips the
 // spreading; if not, when to ask again (zero: when a send ends or a mark arrives).
 func pace(w rateWindow, hold time.Time, pending, inFlight int, flushing bool, now time.Time) (bool, time.Time) {
+	left := w.remaining - inFlight
+	// The last send started with left+1 requests left: the next one is due a share of what remained then.
+	at := w.last.Add(w.reset.Sub(w.last) / time.Duration(max(left, 0)+1))
 	switch {
 	case now.Before(hold):
 		return false, hold
@@ -537,20 +528,12 @@ func pace(w rateWindow, hold time.Time, pending, inFlight int, flushing bool, no
 		return true, time.Time{}
 	case w.remaining <= 0:
 		return false, w.reset
-	}
-	left := w.remaining - inFlight
-	switch {
 	case left <= 0:
 		return false, time.Time{}
-	case flushing || left >= pending || w.last.IsZero():
+	case flushing || left >= pending || w.last.IsZero() || !now.Before(at):
 		return true, time.Time{}
 	}
-	// The last send started with left+1 requests left: the next one is due a share of what remained then.
-	at := w.last.Add(w.reset.Sub(w.last) / time.Duration(left+1))
-	if now.Before(at) {
-		return false, at
-	}
-	return true, time.Time{}
+	return false, at
 }
 
 // keyHeap orders conversations by due time: with one delay for all, the oldest pending comes first.
