@@ -28,11 +28,10 @@ const (
 	DefaultMarkRetention   = 15 * time.Minute       // how long an idle conversation is remembered, at least
 )
 
-// Marker marks conversations read for a bot: it coalesces each conversation's marks and sends only the
-// highest, in the background, from a fixed pool of WithMarkConcurrency workers, one send per conversation
-// at a time, each a single attempt. A 429 holds every conversation until X's reset; a transient fault
-// retries after a backoff. Every accepted mark ends covered by a mark X confirmed, or reported as a
-// *MarkError. It is safe for concurrent use; docs/marker.md tells how it behaves. Close it when done.
+// Marker marks conversations read for a bot: it coalesces each conversation's marks and sends the highest, in the
+// background, from a fixed pool of WithMarkConcurrency workers, one single-attempt send per conversation at a time.
+// A 429 holds all conversations until X's reset; a transient fault retries after a backoff. Every accepted mark ends
+// covered by one X confirmed, or reported as a *MarkError. It is safe for concurrent use; docs/marker.md has more.
 type Marker struct {
 	client           *Client
 	delay, retention time.Duration
@@ -51,7 +50,7 @@ type Marker struct {
 	holds, faultStreak                   int        // 429s without a reset, and transient faults, since a success
 	window                               rateWindow // what X's answers said; zero when pacing is off
 	holdUntil, backoffUntil, rotateAt    time.Time  // for X's rate limit; after transient faults; retention
-	closed, stop, holdLogged             bool
+	closed, holdLogged                   bool
 	notes                                []func() // logging and reporting, for a worker to do outside the lock
 	stats                                MarkerStats
 	failed                               markErrors // since the last Flush
@@ -103,8 +102,7 @@ func WithMarkDelay(d time.Duration) MarkerOption { return func(m *Marker) { m.de
 // WithMarkConcurrency sets how many workers send, and so requests in flight (default DefaultMarkConcurrency).
 func WithMarkConcurrency(n int) MarkerOption { return func(m *Marker) { m.workers = n } }
 
-// WithMarkRetention sets how long an idle conversation is remembered, at least d and less than 2d
-// (default DefaultMarkRetention); 0 forgets it at once.
+// WithMarkRetention sets how long an idle conversation is remembered: d to 2d (default DefaultMarkRetention).
 func WithMarkRetention(d time.Duration) MarkerOption { return func(m *Marker) { m.retention = d } }
 
 // WithMarkPacing turns pacing to X's rate-limit headers on (the default) or off: off, it sends until a 429.
@@ -115,7 +113,7 @@ func WithMarkErrorHandler(handler func(conversationID, seenUntilSequenceID strin
 	return func(m *Marker) { m.onError = handler }
 }
 
-// NewMarker returns a Marker that sends through c, and starts its workers.
+// NewMarker returns a Marker that sends through c, and starts its workers; Close it when done.
 func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	if c == nil {
 		return nil, errors.New("NewMarker: nil *Client")
@@ -146,8 +144,7 @@ func NewMarker(c *Client, opts ...MarkerOption) (*Marker, error) {
 	return m, nil
 }
 
-// Mark queues the user's mark of conversationID up to seenUntilSequenceID, after checking both; it never
-// waits for the network.
+// Mark queues the mark of conversationID up to seenUntilSequenceID after checking both; it never waits for the network.
 func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 	if err := cmp.Or(validateConversationID(conversationID), validateSequenceID(seenUntilSequenceID)); err != nil {
 		return err
@@ -193,19 +190,17 @@ func (m *Marker) Stats() MarkerStats {
 	defer m.mu.Unlock()
 	s := m.stats
 	s.Tracked, s.Pending, s.InFlight = len(m.busy)+len(m.recent)+len(m.older), m.pending, m.inFlight
-	now := time.Now()
-	if m.holdUntil.After(now) {
+	if time.Until(m.holdUntil) > 0 {
 		s.HeldUntil = m.holdUntil
 	}
-	if m.backoffUntil.After(now) {
+	if time.Until(m.backoffUntil) > 0 {
 		s.BackoffUntil = m.backoffUntil
 	}
 	return s
 }
 
-// Flush sends every pending mark without waiting out its delay and waits until all marks accepted before
-// the call are confirmed or failed; it returns the failures since the last Flush, joined, or why it
-// stopped waiting (ctx).
+// Flush sends every pending mark without waiting out its delay and waits until all marks accepted before the call
+// are confirmed or failed; it returns the failures since the last Flush, joined, or why it stopped waiting (ctx).
 func (m *Marker) Flush(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -215,8 +210,7 @@ func (m *Marker) Flush(ctx context.Context) error {
 	return m.takeFailures(m.sendPending(ctx, "Flush"))
 }
 
-// Close stops accepting marks, flushes, and stops the workers; when ctx ends first, it fails every mark
-// not confirmed with ErrMarkerClosed and returns.
+// Close stops accepting marks, flushes and stops the workers; if ctx ends first, it fails the marks not confirmed.
 func (m *Marker) Close(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -224,11 +218,10 @@ func (m *Marker) Close(ctx context.Context) error {
 		return ErrMarkerClosed
 	}
 	m.closed = true
-	defer m.cancel()
 	lead := m.sendPending(ctx, "Close")
+	m.cancel() // the sends still in flight end, or not (a token source may ignore it): Close does not wait
 	if lead != nil {
 		lead = fmt.Errorf("%w; their marks are reported as failed", lead)
-		m.cancel() // the sends in flight end, or not (a token source may ignore it): Close does not wait
 		for _, k := range m.busy {
 			cause := fmt.Errorf("%w before X confirmed the mark: %w", ErrMarkerClosed, ctx.Err())
 			if k.lastFault != nil {
@@ -245,7 +238,6 @@ func (m *Marker) Close(ctx context.Context) error {
 		}
 		m.due, m.pending = nil, 0
 	}
-	m.stop = true
 	m.wake.Stop()
 	m.cond.Broadcast()
 	defer context.AfterFunc(ctx, m.broadcast)()
@@ -258,8 +250,7 @@ func (m *Marker) Close(ctx context.Context) error {
 	return m.takeFailures(lead)
 }
 
-// sendPending skips the delay and waits until every mark accepted so far is confirmed or failed, or
-// returns why not.
+// sendPending skips the delay and waits until every mark accepted so far is confirmed or failed, or says why not.
 func (m *Marker) sendPending(ctx context.Context, op string) error {
 	type target struct {
 		k   *markKey
@@ -288,26 +279,21 @@ func (m *Marker) sendPending(ctx context.Context, op string) error {
 }
 
 // broadcast wakes the waiters, for a timer or a context to call.
-func (m *Marker) broadcast() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.cond.Broadcast()
-}
+func (m *Marker) broadcast() { m.mu.Lock(); defer m.mu.Unlock(); m.cond.Broadcast() }
 
 // worker sends one mark at a time until Close stops it, and runs the notes, outside the lock.
 func (m *Marker) worker() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for !m.stop || len(m.notes) > 0 {
-		now := time.Now()
-		if k, next := m.take(now); k != nil {
+	for !m.closed || m.pending+m.inFlight > 0 || len(m.notes) > 0 {
+		if k, next := m.take(time.Now()); k != nil {
 			m.mu.Unlock()
 			res, err := m.client.send(m.ctx, k.id, k.sending)
 			m.mu.Lock()
 			m.done(k, res, err)
 		} else if len(m.notes) == 0 {
 			if !next.IsZero() {
-				m.wake.Reset(next.Sub(now)) // the last worker to wait has the latest view
+				m.wake.Reset(time.Until(next)) // the last worker to wait has the latest view
 			}
 			m.cond.Wait()
 		}
@@ -329,8 +315,7 @@ func (m *Marker) note(level slog.Level, msg string, attrs ...slog.Attr) {
 	}
 }
 
-// take is the one place that decides what is sent when: the conversation due first, if a send may start
-// now; else nil and when to look again (zero: when a send ends or a mark arrives).
+// take alone decides what is sent when: the first due conversation if a send may start now, else when to look again.
 func (m *Marker) take(now time.Time) (*markKey, time.Time) {
 	if held := m.holdUntil.After(now); held != m.holdLogged && (!held || m.pending > 0) {
 		m.holdLogged = held
@@ -342,25 +327,22 @@ func (m *Marker) take(now time.Time) (*markKey, time.Time) {
 		}
 	}
 	if !m.rotateAt.IsZero() && !now.Before(m.rotateAt) {
-		// Whole maps are dropped and rebuilt to give a burst's memory back, as maps never shrink.
 		m.older, m.recent = m.recent, map[string]string{}
-		m.busy, m.due = maps.Collect(maps.All(m.busy)), slices.Clone(m.due)
+		m.busy, m.due = maps.Collect(maps.All(m.busy)), slices.Clone(m.due) // rebuilt: maps never shrink
 		m.rotateAt = now.Add(m.retention)
 	}
 	if m.due.Len() == 0 || m.ctx.Err() != nil {
 		return nil, m.rotateAt
 	}
-	k := m.due[0]
 	if ok, at := pace(m.window, later(m.holdUntil, m.backoffUntil), m.pending, m.inFlight, m.flushers > 0, now); !ok {
 		return nil, earliest(m.rotateAt, at)
 	}
-	if m.flushers == 0 && k.due.After(now) {
-		return nil, earliest(m.rotateAt, k.due)
+	if m.flushers == 0 && m.due[0].due.After(now) {
+		return nil, earliest(m.rotateAt, m.due[0].due)
 	}
-	heap.Pop(&m.due)
+	k := heap.Pop(&m.due).(*markKey)
 	k.sending, k.pending = k.pending, ""
-	m.pending--
-	m.inFlight++
+	m.pending, m.inFlight = m.pending-1, m.inFlight+1
 	m.window.last = now
 	return k, time.Time{}
 }
@@ -382,8 +364,7 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 		m.stats.Requests++ // a token source's failure sends nothing
 	}
 	seq := k.sending
-	k.sending = ""
-	m.inFlight--
+	k.sending, m.inFlight = "", m.inFlight-1
 	var again time.Time // when a mark that did not go through is due again
 	switch {
 	case m.ctx.Err() != nil && !higher(seq, k.done): // Close gave up on it and reported it, whatever X said
@@ -402,8 +383,7 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 		}
 	case transient(err):
 		m.stats.Retried++
-		k.faults, k.lastFault = k.faults+1, err
-		m.faultStreak++
+		k.faults, k.lastFault, m.faultStreak = k.faults+1, err, m.faultStreak+1
 		again = now.Add(backoff(k.faults, markRetryMin, markRetryMax, rand.Float64()))
 		// Every conversation backs off too: the fault is likely the token source's or the network's.
 		m.backoffUntil = later(m.backoffUntil, now.Add(backoff(m.faultStreak, markRetryMin, markRetryMax, rand.Float64())))
@@ -483,8 +463,7 @@ func (e *markErrors) Error() string {
 
 func (e *markErrors) Unwrap() []error { return e.errs }
 
-// The backoffs after a 429 without a reset time and after transient faults, and the longest hold a reset
-// time may cause (X's longest window is a day).
+// The backoffs after a 429 without a reset time and after transient faults; the longest hold (X's longest window).
 const (
 	markHoldMin, markHoldMax   = time.Second, time.Minute
 	markRetryMin, markRetryMax = time.Second, 5 * time.Minute
@@ -514,9 +493,9 @@ func (w rateWindow) learn(rl RateLimit, now time.Time) rateWindow {
 	return w
 }
 
-// pace is the sending policy (docs/marker.md): whether one more send may start now, given X's window, a
-// hold or backoff until hold, the conversations pending, the sends in flight and whether a Flush skips the
-// spreading; if not, when to ask again (zero: when a send ends or a mark arrives).
+// pace is the sending policy (docs/marker.md): whether a send may start now, given X's window, a hold, the pending and
+// in-flight counts and a Flush (which skips the spreading); if not, when to ask again (zero: when a send ends or a
+// mark arrives).
 func pace(w rateWindow, hold time.Time, pending, inFlight int, flushing bool, now time.Time) (bool, time.Time) {
 	left := w.remaining - inFlight
 	// The last send started with left+1 requests left: the next one is due a share of what remained then.
@@ -536,7 +515,7 @@ func pace(w rateWindow, hold time.Time, pending, inFlight int, flushing bool, no
 	return false, at
 }
 
-// keyHeap orders conversations by due time: with one delay for all, the oldest pending comes first.
+// keyHeap orders conversations by due time; Pop clears the slot it vacates, so that it keeps no conversation alive.
 type keyHeap []*markKey
 
 func (h keyHeap) Len() int           { return len(h) }
@@ -545,12 +524,11 @@ func (h keyHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *keyHeap) Push(x any)        { *h = append(*h, x.(*markKey)) }
 func (h *keyHeap) Pop() any {
 	k := (*h)[len(*h)-1]
-	*h = slices.Delete(*h, len(*h)-1, len(*h)) // it clears the slot, which would keep k alive
+	*h = slices.Delete(*h, len(*h)-1, len(*h))
 	return k
 }
 
-// higher reports whether sequence ID seq is above than, both read as unsigned integers of any length;
-// "" (no mark) is below everything.
+// higher reports whether sequence ID seq is above than, as unsigned integers of any length; "" is below all.
 func higher(seq, than string) bool {
 	a, b := strings.TrimLeft(seq, "0"), strings.TrimLeft(than, "0")
 	return than == "" || cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b)) > 0
