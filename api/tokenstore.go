@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -114,7 +115,7 @@ func replaceFile(path string, data []byte) error {
 	}
 	defer func() { _ = os.Remove(tmp.Name()) }() // fails once it is renamed
 	_, err = tmp.Write(data)
-	if err = errors.Join(err, tmp.Sync(), tmp.Close()); err != nil {
+	if err = cmp.Or(err, tmp.Sync(), tmp.Close()); err != nil { // all run; the first error, on one line
 		return err
 	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
@@ -163,7 +164,7 @@ func (s *FileTokenStore) Replace(ctx context.Context, tok *oauth2.Token) error {
 	if err != nil {
 		return err
 	}
-	return errors.Join(s.Save(ctx, tok), unlock())
+	return cmp.Or(s.Save(ctx, tok), unlock()) // both run; the first error, on one line (errors.Join makes two)
 }
 
 // Delete removes the token file under the lock, so that a renewal under way does not write it back.
@@ -176,7 +177,7 @@ func (s *FileTokenStore) Delete(ctx context.Context) error {
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		removeErr = fmt.Errorf("deleting %s: %w", s.name, pathErrorCause(err))
 	}
-	return errors.Join(removeErr, unlock())
+	return cmp.Or(removeErr, unlock())
 }
 
 // lockWithin takes store's lock, waiting lockWait at most: a renewal takes a second or two, so a lock
