@@ -21,7 +21,6 @@ import (
 // ErrMarkerClosed matches a call after Close, and a mark Close gave up on.
 var ErrMarkerClosed = errors.New("Marker closed")
 
-// Marker defaults.
 const (
 	DefaultMarkDelay       = 100 * time.Millisecond // how long a mark waits for later ones to coalesce
 	DefaultMarkConcurrency = 4                      // sends in flight at once, across conversations
@@ -37,7 +36,7 @@ type Marker struct {
 	delay, retention time.Duration
 	pacing           bool
 	onError          func(conversationID, seenUntilSequenceID string, err error)
-	ctx              context.Context // the sends'; cancelled when Close gives up on them
+	ctx              context.Context // the workers' and their sends'; cancelled as Close ends
 	cancel           context.CancelFunc
 	wake             *time.Timer // wakes the workers when something is due
 
@@ -149,26 +148,25 @@ func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 	if err := cmp.Or(validateConversationID(conversationID), validateSequenceID(seenUntilSequenceID)); err != nil {
 		return err
 	}
-	id, seq := conversationID, seenUntilSequenceID
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return ErrMarkerClosed
 	}
 	m.stats.Marked++
-	k := m.busy[id] // the methods below run with m.mu held
+	k := m.busy[conversationID] // the methods below run with m.mu held
 	if k == nil {
-		k = &markKey{sent: cmp.Or(m.recent[id], m.older[id])}
+		k = &markKey{sent: cmp.Or(m.recent[conversationID], m.older[conversationID])}
 	}
-	if !higher(seq, cmp.Or(k.pending, k.sending, k.sent)) { // each is higher than the next
+	if !higher(seenUntilSequenceID, cmp.Or(k.pending, k.sending, k.sent)) { // each is higher than the next
 		m.stats.Coalesced++
 		return nil
 	}
 	if k.id == "" {
-		k.id = strings.Clone(id) // so that an ID cut from a large buffer does not keep it alive
+		k.id = strings.Clone(conversationID) // so that an ID cut from a large buffer does not keep it alive
 		m.busy[k.id] = k
-		delete(m.recent, id)
-		delete(m.older, id)
+		delete(m.recent, k.id)
+		delete(m.older, k.id)
 	}
 	if k.pending != "" {
 		m.stats.Coalesced++ // the mark it replaces
@@ -180,7 +178,7 @@ func (m *Marker) Mark(conversationID, seenUntilSequenceID string) error {
 			m.cond.Broadcast()
 		}
 	}
-	k.pending = strings.Clone(seq)
+	k.pending = strings.Clone(seenUntilSequenceID)
 	return nil
 }
 
@@ -219,7 +217,7 @@ func (m *Marker) Close(ctx context.Context) error {
 	}
 	m.closed = true
 	lead := m.sendPending(ctx, "Close")
-	m.cancel() // the sends still in flight end, or not (a token source may ignore it): Close does not wait
+	m.cancel() // the workers stop; after a give-up, the sends in flight end, or not (a token source may ignore it)
 	if lead != nil {
 		lead = fmt.Errorf("%w; their marks are reported as failed", lead)
 		for _, k := range m.busy {
@@ -278,14 +276,13 @@ func (m *Marker) sendPending(ctx context.Context, op string) error {
 	return fmt.Errorf("%s: %w with %s still pending", op, ctx.Err(), plural.Count(len(wait), "conversation"))
 }
 
-// broadcast wakes the waiters, for a timer or a context to call.
-func (m *Marker) broadcast() { m.mu.Lock(); defer m.mu.Unlock(); m.cond.Broadcast() }
+func (m *Marker) broadcast() { m.mu.Lock(); defer m.mu.Unlock(); m.cond.Broadcast() } // for timers and contexts
 
 // worker sends one mark at a time until Close stops it, and runs the notes, outside the lock.
 func (m *Marker) worker() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for !m.closed || m.pending+m.inFlight > 0 || len(m.notes) > 0 {
+	for m.ctx.Err() == nil || len(m.notes) > 0 {
 		if k, next := m.take(time.Now()); k != nil {
 			m.mu.Unlock()
 			res, err := m.client.send(m.ctx, k.id, k.sending)
@@ -342,7 +339,7 @@ func (m *Marker) take(now time.Time) (*markKey, time.Time) {
 	}
 	k := heap.Pop(&m.due).(*markKey)
 	k.sending, k.pending = k.pending, ""
-	m.pending, m.inFlight = m.pending-1, m.inFlight+1
+	m.pending, m.inFlight = m.pending-1, m.inFlight+1 // k moves from one to the other
 	m.window.last = now
 	return k, time.Time{}
 }
@@ -364,7 +361,8 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 		m.stats.Requests++ // a token source's failure sends nothing
 	}
 	seq := k.sending
-	k.sending, m.inFlight = "", m.inFlight-1
+	k.sending = ""
+	m.inFlight--
 	var again time.Time // when a mark that did not go through is due again
 	switch {
 	case m.ctx.Err() != nil && !higher(seq, k.done): // Close gave up on it and reported it, whatever X said
@@ -383,9 +381,9 @@ func (m *Marker) done(k *markKey, res *MarkReadResult, err error) {
 		}
 	case transient(err):
 		m.stats.Retried++
-		k.faults, k.lastFault, m.faultStreak = k.faults+1, err, m.faultStreak+1
+		k.faults, k.lastFault = k.faults+1, err
+		m.faultStreak++ // every conversation backs off too: the fault is likely the token source's or the network's
 		again = now.Add(backoff(k.faults, markRetryMin, markRetryMax, rand.Float64()))
-		// Every conversation backs off too: the fault is likely the token source's or the network's.
 		m.backoffUntil = later(m.backoffUntil, now.Add(backoff(m.faultStreak, markRetryMin, markRetryMax, rand.Float64())))
 		m.note(slog.LevelWarn, "markread: Marker will retry a mark after a transient fault", slog.String("conversation", k.id),
 			slog.String("seen_until", seq), slog.Int("faults", k.faults), slog.Time("retry_at", later(k.due, again)),
@@ -498,8 +496,6 @@ func (w rateWindow) learn(rl RateLimit, now time.Time) rateWindow {
 // mark arrives).
 func pace(w rateWindow, hold time.Time, pending, inFlight int, flushing bool, now time.Time) (bool, time.Time) {
 	left := w.remaining - inFlight
-	// The last send started with left+1 requests left: the next one is due a share of what remained then.
-	at := w.last.Add(w.reset.Sub(w.last) / time.Duration(max(left, 0)+1))
 	switch {
 	case now.Before(hold):
 		return false, hold
@@ -509,10 +505,14 @@ func pace(w rateWindow, hold time.Time, pending, inFlight int, flushing bool, no
 		return false, w.reset
 	case left <= 0:
 		return false, time.Time{}
-	case flushing || left >= pending || w.last.IsZero() || !now.Before(at):
+	case flushing || left >= pending || w.last.IsZero():
 		return true, time.Time{}
 	}
-	return false, at
+	// The last send started with left+1 requests left: the next one is due a share of what remained then.
+	if at := w.last.Add(w.reset.Sub(w.last) / time.Duration(left+1)); now.Before(at) {
+		return false, at
+	}
+	return true, time.Time{}
 }
 
 // keyHeap orders conversations by due time; Pop clears the slot it vacates, so that it keeps no conversation alive.
@@ -528,10 +528,10 @@ func (h *keyHeap) Pop() any {
 	return k
 }
 
-// higher reports whether sequence ID seq is above than, as unsigned integers of any length; "" is below all.
-func higher(seq, than string) bool {
-	a, b := strings.TrimLeft(seq, "0"), strings.TrimLeft(than, "0")
-	return than == "" || cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b)) > 0
+// higher reports whether sequence ID seq is above other, as unsigned integers of any length; "" is below all.
+func higher(seq, other string) bool {
+	a, b := strings.TrimLeft(seq, "0"), strings.TrimLeft(other, "0")
+	return other == "" || cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b)) > 0
 }
 
 // earliest returns the earlier of two times, where zero means none.

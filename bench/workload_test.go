@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,7 +22,8 @@ import (
 // one per conversation. Whether it keeps up depends on how fast X answers: with 4 workers and X answering
 // in L, it sends 4/L requests a second, while the bot brings 1 000 bursts every 150 ms. TestMarkerWorkload
 // replays it on synctest's clock, against the fake X in process with a latency per answer, so that the
-// figures are the same on every host.
+// figures do not depend on the host's speed or load: they move by a few requests from run to run, as the
+// bot's goroutines and the Marker's workers interleave differently within an instant.
 const (
 	workloadConversations = 1_000
 	workloadRounds        = 4
@@ -104,29 +107,34 @@ func workloadWithMarker(tb testing.TB, h *apitest.Handler, c *api.Client, conver
 // make bench). Without a Marker every mark is one request (each call here succeeds at once), so that
 // side is counted, not sent.
 func TestMarkerWorkload(t *testing.T) {
-	const mostPerBurst = workloadConversations * workloadRounds
-	t.Logf("%d marks over %d conversations in %d bursts; without the Marker, %d requests",
-		workloadMarks, workloadConversations, mostPerBurst, workloadMarks)
-	t.Logf("| X answers in | requests with the Marker | fewer than without | Close returns after the bot's last mark |")
+	const mostPerBurst, leastPerConversation = workloadConversations * workloadRounds, workloadConversations
+	table := []string{fmt.Sprintf("%d marks over %d conversations in %d bursts; without the Marker, %d requests",
+		workloadMarks, workloadConversations, mostPerBurst, workloadMarks),
+		"| X answers in | requests with the Marker | fewer than without | Close returns after the bot's last mark |"}
+	previous := mostPerBurst
 	for _, latency := range []time.Duration{0, time.Millisecond, 10 * time.Millisecond, 100 * time.Millisecond} {
-		synctest.Test(t, func(t *testing.T) {
-			// A rate limit the workload cannot reach: the figures are about coalescing, not pacing.
-			h := apitest.NewHandler(apitest.WithRateLimit(1<<30, time.Hour), apitest.WithLatency(latency))
-			c, err := api.NewClient(api.WithBaseURL("http://127.0.0.1"), api.WithToken(apitest.DefaultToken),
-				api.WithHTTPClient(&http.Client{Transport: h.Transport()}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			start := time.Now()
-			with := workloadWithMarker(t, h, c, workloadConversations)
-			t.Logf("| %v | %d | %.1fx | %v |", latency, with, float64(workloadMarks)/float64(with),
-				time.Since(start)-(workloadRounds-1)*workloadRoundGap)
-			// One request per burst at most (bursts that meet a send in flight or waiting merge), and no
-			// more than the old Marker's best real-time figure (2 536) once X takes a millisecond to answer.
-			if with > mostPerBurst || latency >= time.Millisecond && with > 2_536 {
-				t.Errorf("X answering in %v: the Marker sent %d requests, want at most %d", latency, with,
-					min(mostPerBurst, 2_536))
-			}
+		t.Run(latency.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// A rate limit the workload cannot reach: the figures are about coalescing, not pacing.
+				h := apitest.NewHandler(apitest.WithRateLimit(1<<30, time.Hour), apitest.WithLatency(latency))
+				c, err := api.NewClient(api.WithBaseURL("http://127.0.0.1"), api.WithToken(apitest.DefaultToken),
+					api.WithHTTPClient(&http.Client{Transport: h.Transport()}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				with := workloadWithMarker(t, h, c, workloadConversations)
+				table = append(table, fmt.Sprintf("| %v | %d | %.1fx | %v |", latency, with,
+					float64(workloadMarks)/float64(with), time.Since(start)-(workloadRounds-1)*workloadRoundGap))
+				// Between one request per conversation and one per burst: bursts merge when they meet a
+				// send waiting or in flight, which a slower X makes more likely, never less.
+				if with < leastPerConversation || with > previous {
+					t.Errorf("the Marker sent %d requests: want %d (one per conversation) to %d (one per burst, or what a faster X took)",
+						with, leastPerConversation, previous)
+				}
+				previous = min(previous, with)
+			})
 		})
 	}
+	t.Log(strings.Join(table, "\n"))
 }
