@@ -325,7 +325,7 @@ func (m *Marker) take(now time.Time) (*markKey, time.Time) {
 	}
 	if !m.rotateAt.IsZero() && !now.Before(m.rotateAt) {
 		m.older, m.recent = m.recent, map[string]string{}
-		m.busy, m.due = maps.Collect(maps.All(m.busy)), slices.Clone(m.due) // rebuilt: maps never shrink
+		m.busy, m.due = maps.Collect(maps.All(m.busy)), slices.Clone(m.due) // rebuilt: maps never shrink, nor do clones
 		m.rotateAt = now.Add(m.retention)
 	}
 	if m.due.Len() == 0 || m.ctx.Err() != nil {
